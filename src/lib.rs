@@ -1,0 +1,23 @@
+//! # loganomaly
+//!
+//! Watches Kubernetes logs and tells which pods started logging something abnormal.
+//!
+//! ## Layout
+//! Data flows one way: read -> normalise -> featurise + score -> aggregate -> report.
+//! - [`input`]: streaming readers for Loki `query_range` JSON, logcli JSONL and plain text.
+//! - [`pipeline::normalise`]: a line to masked, lower-case tokens (pure, allocation-free).
+//! - [`model`]: TF-IDF with fixed IDF, dense features, the isolation forest, model files.
+//! - [`pipeline::aggregate`]: per-pod statistics (moving average, peaks, top lines).
+//! - [`replay`]: wires the stages for a file: a reader thread, rayon scoring, a consumer.
+//! - [`report`], [`eval`]: the replay report and quality against labels.
+//! - [`generate`]: the deterministic generator of the bundled sample.
+//! - [`event`]: the value types passed between stages.
+
+pub mod eval;
+pub mod event;
+pub mod input;
+pub mod model;
+pub mod pipeline;
+pub mod replay;
+pub mod report;
+mod sys;

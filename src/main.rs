@@ -1,0 +1,353 @@
+//! The `loganomaly` command line: parse arguments, call the library, report errors.
+
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use loganomaly::event::ScoredLine;
+use loganomaly::input::{self, Format, ReadOptions};
+use loganomaly::model::{self, Model, TrainParams, Trainer};
+use loganomaly::replay::{self, ReportOptions, RunOptions};
+
+/// The bundled sample, replayed when no file is named.
+const SAMPLE: &str = "dataset/sample-loki-logs.json";
+
+/// Finds the pods of a Kubernetes cluster that started logging something abnormal.
+///
+/// Lines are normalised (timestamps, IPs, ids, numbers masked), turned into TF-IDF
+/// features and scored by an isolation forest; scores are aggregated per pod.
+#[derive(Parser)]
+#[command(name = "loganomaly", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Worker threads for scoring (default: one per core).
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Stream a log file through the pipeline and report the most anomalous pods.
+    Replay(ReplayArgs),
+    /// Print one JSON object per input line with its score, for other tools.
+    Score(ScoreArgs),
+    /// Learn a model from a log file.
+    Train(TrainArgs),
+    /// Write a synthetic Kubernetes log file with labelled incidents.
+    Generate(GenerateArgs),
+}
+
+/// Input options shared by every command that reads logs.
+#[derive(Args)]
+struct InputArgs {
+    /// Input format; `auto` sniffs the first bytes.
+    #[arg(long, value_enum, default_value = "auto")]
+    format: Format,
+    /// Count and skip bad records instead of stopping at the first one.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Lines longer than this many bytes are cut before scoring.
+    #[arg(long, default_value_t = 16 * 1024, value_name = "BYTES")]
+    max_line_bytes: usize,
+}
+
+impl InputArgs {
+    fn options(&self) -> Result<ReadOptions> {
+        if self.max_line_bytes < 64 {
+            bail!("--max-line-bytes must be at least 64");
+        }
+        Ok(ReadOptions {
+            format: self.format,
+            skip_invalid: self.skip_invalid,
+            max_line_bytes: self.max_line_bytes,
+            ..ReadOptions::default()
+        })
+    }
+}
+
+/// Model options shared by the scoring commands.
+#[derive(Args)]
+struct ModelArgs {
+    /// Model file (default: the model bundled in the binary, trained on the sample).
+    #[arg(long, value_name = "PATH")]
+    model: Option<PathBuf>,
+    /// Score at or above which a line is anomalous (default: the model's calibrated one).
+    #[arg(long, value_name = "SCORE")]
+    threshold: Option<f32>,
+}
+
+impl ModelArgs {
+    fn load(&self) -> Result<(Model, String)> {
+        if let Some(t) = self.threshold {
+            if !(t > 0.0 && t <= 1.0) {
+                bail!("--threshold must be in (0, 1], got {t}");
+            }
+        }
+        match &self.model {
+            Some(path) => Ok((Model::load(path)?, path.display().to_string())),
+            None => Ok((model::bundled()?, "bundled".to_string())),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Log file: Loki query_range JSON, logcli JSONL or plain text (`-` for stdin).
+    #[arg(default_value = SAMPLE)]
+    file: PathBuf,
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Pods to list (0 = all).
+    #[arg(long, default_value_t = 15, value_name = "N")]
+    top: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Labels file to evaluate against (default: `<file stem>.labels.jsonl` beside the input).
+    #[arg(long, value_name = "PATH")]
+    labels: Option<PathBuf>,
+    /// Do not evaluate against labels even when a labels file is found.
+    #[arg(long, conflicts_with = "labels")]
+    no_labels: bool,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    /// Log file (`-` for stdin).
+    #[arg(default_value = SAMPLE)]
+    file: PathBuf,
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Tokens listed per line as its explanation (0 = none, faster).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    explain: usize,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Log file to learn from.
+    #[arg(long, short, default_value = SAMPLE)]
+    input: PathBuf,
+    /// Where to write the model.
+    #[arg(long, short)]
+    out: PathBuf,
+    #[command(flatten)]
+    read: InputArgs,
+    /// Expected share of anomalous lines; sets the threshold.
+    #[arg(long, default_value_t = TrainParams::default().contamination)]
+    contamination: f64,
+    /// Isolation trees.
+    #[arg(long, default_value_t = TrainParams::default().trees)]
+    trees: usize,
+    /// Lines drawn for each tree.
+    #[arg(long, default_value_t = TrainParams::default().subsample)]
+    subsample: usize,
+    /// Random seed (same input and seed give the same model).
+    #[arg(long, default_value_t = TrainParams::default().seed)]
+    seed: u64,
+    /// Tokens in fewer training lines than this count as new.
+    #[arg(long, default_value_t = TrainParams::default().min_df)]
+    min_df: u32,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Number of log lines.
+    #[arg(long, default_value_t = 100_000)]
+    lines: u64,
+    /// Random seed (same lines and seed give byte-identical files).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output log file (Loki query_range JSON).
+    #[arg(long, default_value = SAMPLE)]
+    out: PathBuf,
+    /// Output labels file (default: `<out stem>.labels.jsonl`).
+    #[arg(long)]
+    labels: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGANOMALY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("--threads")?;
+    }
+    match cli.command {
+        Command::Replay(a) => replay_cmd(a),
+        Command::Score(a) => score_cmd(a),
+        Command::Train(a) => train_cmd(a),
+        Command::Generate(a) => generate_cmd(a),
+    }
+}
+
+fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
+    let (model, origin) = a.model.load()?;
+    let run_opts = RunOptions {
+        read: a.input.options()?,
+        threshold: a.model.threshold,
+        ..RunOptions::default()
+    };
+    let opts = ReportOptions {
+        top_pods: a.top,
+        labels: a.labels,
+        no_labels: a.no_labels,
+    };
+    let report = replay::report(&a.file, &model, &origin, &run_opts, &opts)?;
+    if a.json {
+        serde_json::to_writer_pretty(io::stdout().lock(), &report)?;
+        println!();
+    } else {
+        print!("{report}");
+    }
+    Ok(match report.error {
+        Some(_) => ExitCode::FAILURE,
+        None => ExitCode::SUCCESS,
+    })
+}
+
+/// One line of `loganomaly score` output.
+#[derive(serde::Serialize)]
+struct ScoreRecord<'a> {
+    ts: String,
+    labels: &'a std::collections::BTreeMap<String, String>,
+    score: f32,
+    anomalous: bool,
+    tokens: Vec<model::TokenWeight>,
+    line: &'a str,
+}
+
+fn score_cmd(a: ScoreArgs) -> Result<ExitCode> {
+    let (model, _) = a.model.load()?;
+    let run_opts = RunOptions {
+        read: a.input.options()?,
+        threshold: a.model.threshold,
+        ..RunOptions::default()
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    let summary = replay::run(&a.file, &model, &run_opts, |s: ScoredLine| {
+        let record = ScoreRecord {
+            ts: s.log.ts_ns.to_string(),
+            labels: &s.log.stream.labels,
+            score: s.score,
+            anomalous: s.anomalous,
+            tokens: if a.explain > 0 {
+                model.explain(&s.log.line, a.explain)
+            } else {
+                Vec::new()
+            },
+            line: &s.log.line,
+        };
+        serde_json::to_writer(&mut out, &record)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    });
+    let summary = match summary {
+        Ok(s) => s,
+        Err(e) if is_broken_pipe(e.as_ref()) => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(anyhow::anyhow!(e)),
+    };
+    match out.flush() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        r => r?,
+    }
+    if let Some(e) = summary.error {
+        bail!("{e} (the {} lines before it were scored)", summary.read.lines);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_broken_pipe(e: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    if let Some(io) = e.downcast_ref::<io::Error>() {
+        return io.kind() == io::ErrorKind::BrokenPipe;
+    }
+    e.downcast_ref::<serde_json::Error>()
+        .and_then(serde_json::Error::io_error_kind)
+        == Some(io::ErrorKind::BrokenPipe)
+}
+
+fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
+    let params = TrainParams {
+        contamination: a.contamination,
+        trees: a.trees,
+        subsample: a.subsample,
+        seed: a.seed,
+        min_df: a.min_df,
+        ..TrainParams::default()
+    };
+    let mut trainer = Trainer::new(params)?;
+    let start = Instant::now();
+    let bar = progress_bar();
+    let stats = input::read_path(&a.input, &a.read.options()?, &mut |line| {
+        trainer.add(&line.line);
+        if trainer.lines() % 16_384 == 0 {
+            bar.set_position(trainer.lines());
+        }
+        Ok(())
+    })
+    .with_context(|| "no model written")?;
+    bar.finish_and_clear();
+    let source = display_name(&a.input);
+    let model = trainer.finish(&source)?;
+    model.save(&a.out)?;
+    let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "trained on {} lines of {source} in {:.2} s: vocabulary {}, threshold {:.4}; wrote {} ({:.1} KiB){}",
+        stats.lines,
+        start.elapsed().as_secs_f64(),
+        model.featurizer.tfidf.len(),
+        model.threshold,
+        a.out.display(),
+        size as f64 / 1024.0,
+        if stats.skipped > 0 {
+            format!("; {} invalid records skipped", stats.skipped)
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} training: {pos} lines ({per_sec}) {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn display_name(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn generate_cmd(a: GenerateArgs) -> Result<ExitCode> {
+    let _ = a;
+    bail!("not yet available")
+}

@@ -1,0 +1,493 @@
+//! The anomaly model: featuriser (TF-IDF + rarity) and isolation forest, with its
+//! calibrated threshold. Pure and synchronous: used by `train`, `replay`, benches and tests.
+
+mod error;
+pub mod features;
+mod hash;
+pub mod iforest;
+mod persist;
+mod templates;
+pub mod tfidf;
+
+pub use error::ModelError;
+pub use features::{Featurizer, Scratch, DIMS};
+pub use persist::FORMAT_VERSION;
+
+use linfa::traits::Fit;
+use linfa::{DatasetBase, ParamGuard};
+use ndarray::{Array2, ArrayView2};
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::normalise::{normalise, Tokens};
+use iforest::IsolationForest;
+use templates::Templates;
+use tfidf::DocumentFrequencies;
+
+/// Lines are featurised and scored in chunks of this many per rayon task.
+const CHUNK: usize = 512;
+
+/// Training settings; checked by [`TrainParams::check`] before any work starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainParams {
+    /// Expected share of anomalous lines: the threshold is this upper quantile of the
+    /// training scores.
+    pub contamination: f64,
+    /// Number of isolation trees.
+    pub trees: usize,
+    /// Lines drawn for each tree.
+    pub subsample: usize,
+    /// Seed for every random choice, so training is reproducible.
+    pub seed: u64,
+    /// Tokens in fewer training lines than this count as unseen.
+    pub min_df: u32,
+    /// Largest vocabulary kept.
+    pub max_vocab: usize,
+    /// Lines kept (uniformly at random) to fit the forest and calibrate the threshold.
+    pub reservoir: usize,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        Self {
+            contamination: 0.01,
+            trees: 100,
+            subsample: 256,
+            seed: 42,
+            min_df: 2,
+            max_vocab: 100_000,
+            reservoir: 50_000,
+        }
+    }
+}
+
+impl TrainParams {
+    /// Rejects values that cannot train a useful model, naming the parameter.
+    pub fn check(&self) -> Result<(), ModelError> {
+        let bad = |msg: String| Err(ModelError::Params(msg));
+        if !(self.contamination > 0.0 && self.contamination < 0.5) {
+            return bad(format!(
+                "contamination must be in (0, 0.5), got {}",
+                self.contamination
+            ));
+        }
+        if self.min_df == 0 {
+            return bad("min_df must be at least 1".into());
+        }
+        if self.max_vocab == 0 {
+            return bad("max_vocab must be at least 1".into());
+        }
+        if self.reservoir < self.subsample {
+            return bad(format!(
+                "reservoir ({}) must hold at least one subsample ({})",
+                self.reservoir, self.subsample
+            ));
+        }
+        IsolationForest::params()
+            .n_trees(self.trees)
+            .max_samples(self.subsample)
+            .check()
+            .map(|_| ())
+            .map_err(|e| ModelError::Params(e.to_string()))
+    }
+}
+
+/// What a model file says about how it was made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// When training finished (RFC 3339, UTC).
+    pub trained_at: String,
+    /// Lines seen in training.
+    pub training_lines: u64,
+    /// What it was trained on (file name).
+    pub source: String,
+    /// The loganomaly version that trained it.
+    pub trained_by: String,
+    /// The settings used.
+    pub params: TrainParams,
+}
+
+/// A trained model: everything needed to score a line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Model {
+    /// Provenance.
+    pub meta: ModelMeta,
+    /// Line -> feature vector.
+    pub featurizer: Featurizer,
+    /// Feature vector -> anomaly score.
+    pub forest: IsolationForest,
+    /// Lines scoring at or above this are anomalous.
+    pub threshold: f32,
+}
+
+/// A token that drove a line's score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenWeight {
+    /// The normalised token.
+    pub token: String,
+    /// Its IDF (the unseen IDF when new).
+    pub idf: f32,
+    /// Whether training never saw it (often enough).
+    pub new: bool,
+}
+
+impl Model {
+    /// Scores lines in parallel; `out` gets one score per line.
+    ///
+    /// Fails only for a forest that does not fit this build's features, which
+    /// [`Model::from_bytes`] already rules out for loaded models.
+    pub fn score_batch<S: AsRef<str> + Sync>(
+        &self,
+        lines: &[S],
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        out.clear();
+        out.resize(lines.len(), 0.0);
+        lines
+            .par_chunks(CHUNK)
+            .zip(out.par_chunks_mut(CHUNK))
+            .try_for_each_init(
+                || (Scratch::new(), vec![0.0f32; CHUNK * DIMS]),
+                |(scratch, rows), (chunk, scores)| self.score_chunk(chunk, scratch, rows, scores),
+            )
+    }
+
+    fn score_chunk<S: AsRef<str>>(
+        &self,
+        lines: &[S],
+        scratch: &mut Scratch,
+        rows: &mut [f32],
+        scores: &mut [f32],
+    ) -> Result<(), ModelError> {
+        let rows = &mut rows[..lines.len() * DIMS];
+        for (line, row) in lines.iter().zip(rows.chunks_exact_mut(DIMS)) {
+            self.featurizer.features(line.as_ref(), scratch, row);
+        }
+        let view = ArrayView2::from_shape((lines.len(), DIMS), &*rows)
+            .map_err(|e| ModelError::Params(e.to_string()))?;
+        Ok(self.forest.score_into(view, scores)?)
+    }
+
+    /// Scores one line (for tests and tools; batches are faster).
+    pub fn score(&self, line: &str) -> Result<f32, ModelError> {
+        let mut out = Vec::with_capacity(1);
+        self.score_batch(&[line], &mut out)?;
+        Ok(out.first().copied().unwrap_or(0.0))
+    }
+
+    /// The tokens that make `line` unusual: new ones first, then by IDF.
+    pub fn explain(&self, line: &str, top: usize) -> Vec<TokenWeight> {
+        let mut tokens = Tokens::new();
+        normalise(line, &mut tokens);
+        let mut out: Vec<TokenWeight> = Vec::new();
+        for t in tokens.iter() {
+            if out.iter().any(|w| w.token == t) || t.starts_with('<') {
+                continue;
+            }
+            let term = self.featurizer.tfidf.lookup(t);
+            out.push(TokenWeight {
+                token: t.to_string(),
+                idf: term.idf,
+                new: !term.seen,
+            });
+        }
+        out.sort_by(|a, b| b.new.cmp(&a.new).then(b.idf.total_cmp(&a.idf)));
+        out.truncate(top);
+        out
+    }
+
+    /// Checks a decoded model is internally consistent before it is used.
+    fn check(&self) -> Result<(), String> {
+        self.forest.validate().map_err(|e| e.to_string())?;
+        if self.forest.n_features() != DIMS {
+            return Err(format!(
+                "forest expects {} features, this build makes {DIMS}",
+                self.forest.n_features()
+            ));
+        }
+        if !self.threshold.is_finite() {
+            return Err("threshold is not a number".into());
+        }
+        Ok(())
+    }
+}
+
+/// The model trained on the bundled sample, compiled into the binary so that
+/// `loganomaly replay` works with no model file at hand.
+pub fn bundled() -> Result<Model, ModelError> {
+    static BYTES: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.model"));
+    Model::from_bytes(BYTES, "bundled model (models/default.model)")
+}
+
+/// Learns a model from a stream of lines in one pass with bounded memory.
+pub struct Trainer {
+    params: TrainParams,
+    df: DocumentFrequencies,
+    templates: Templates,
+    reservoir: Vec<String>,
+    seen: u64,
+    rng: Xoshiro256PlusPlus,
+    tokens: Tokens,
+}
+
+impl Trainer {
+    /// A trainer with checked parameters.
+    pub fn new(params: TrainParams) -> Result<Self, ModelError> {
+        params.check()?;
+        Ok(Self {
+            rng: Xoshiro256PlusPlus::seed_from_u64(params.seed),
+            reservoir: Vec::with_capacity(params.reservoir.min(1 << 16)),
+            params,
+            df: DocumentFrequencies::new(),
+            templates: Templates::new(),
+            seen: 0,
+            tokens: Tokens::new(),
+        })
+    }
+
+    /// Learns from one line.
+    pub fn add(&mut self, line: &str) {
+        normalise(line, &mut self.tokens);
+        if self.tokens.is_empty() {
+            return;
+        }
+        self.df.add(self.tokens.iter());
+        self.templates.add(hash::template(self.tokens.iter()));
+        self.seen += 1;
+        // reservoir sampling (algorithm R): every line has the same chance to be kept
+        if self.reservoir.len() < self.params.reservoir {
+            self.reservoir.push(line.to_string());
+        } else {
+            let j = self.rng.gen_range(0..self.seen);
+            if let Some(slot) = self.reservoir.get_mut(j as usize) {
+                *slot = line.to_string();
+            }
+        }
+    }
+
+    /// Lines learnt from so far.
+    pub fn lines(&self) -> u64 {
+        self.seen
+    }
+
+    /// Fits the forest on the reservoir and calibrates the threshold.
+    pub fn finish(self, source: &str) -> Result<Model, ModelError> {
+        if self.seen == 0 {
+            return Err(ModelError::NoData);
+        }
+        let p = self.params;
+        let featurizer = Featurizer {
+            tfidf: self.df.finish(p.min_df, p.max_vocab),
+            templates: self.templates,
+        };
+        let rows = featurize_all(&featurizer, &self.reservoir);
+        let forest = IsolationForest::params()
+            .n_trees(p.trees)
+            .max_samples(p.subsample)
+            .seed(p.seed)
+            .fit(&DatasetBase::from(rows))?;
+        let mut model = Model {
+            meta: ModelMeta {
+                trained_at: now_rfc3339(),
+                training_lines: self.seen,
+                source: source.to_string(),
+                trained_by: env!("CARGO_PKG_VERSION").to_string(),
+                params: p.clone(),
+            },
+            featurizer,
+            forest,
+            threshold: 0.0,
+        };
+        let mut scores = Vec::new();
+        model.score_batch(&self.reservoir, &mut scores)?;
+        model.threshold = upper_quantile(&mut scores, p.contamination);
+        Ok(model)
+    }
+}
+
+fn featurize_all(f: &Featurizer, lines: &[String]) -> Array2<f32> {
+    let mut rows = Array2::<f32>::zeros((lines.len(), DIMS));
+    if let Some(flat) = rows.as_slice_mut() {
+        flat.par_chunks_mut(DIMS)
+            .zip(lines.par_iter())
+            .for_each_init(Scratch::new, |scratch, (row, line)| {
+                f.features(line, scratch, row)
+            });
+    }
+    rows
+}
+
+/// The score above which a `share` of `scores` lie.
+fn upper_quantile(scores: &mut [f32], share: f64) -> f32 {
+    if scores.is_empty() {
+        return 1.0;
+    }
+    scores.sort_unstable_by(f32::total_cmp);
+    let idx = ((1.0 - share) * scores.len() as f64).floor() as usize;
+    scores[idx.min(scores.len() - 1)]
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small_params() -> TrainParams {
+        TrainParams {
+            trees: 50,
+            subsample: 64,
+            reservoir: 2000,
+            ..TrainParams::default()
+        }
+    }
+
+    fn train(lines: &[String]) -> Model {
+        let mut t = Trainer::new(small_params()).unwrap();
+        for l in lines {
+            t.add(l);
+        }
+        t.finish("test").unwrap()
+    }
+
+    /// Three common line kinds plus the odd rare one, as real logs have.
+    fn normal_lines() -> Vec<String> {
+        (0..3000)
+            .map(|i| match i % 3 {
+                _ if i % 100 == 7 => format!("rare event kind{} happened", i / 100),
+                0 => format!("GET /api/items/{i} 200 {}ms", i % 97),
+                1 => format!("user {i} logged in from 10.0.{}.{}", i % 200, i % 250),
+                _ => format!("cache hit for key item:{i} in {}us", i % 50),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn novel_lines_score_above_threshold_and_normal_ones_below() {
+        let model = train(&normal_lines());
+        let normal = model.score("user 77 logged in from 10.0.3.4").unwrap();
+        let novel = model.score("panic: runtime error: invalid memory address or nil pointer").unwrap();
+        assert!(novel > model.threshold, "novel {novel} vs {}", model.threshold);
+        assert!(normal < model.threshold, "normal {normal} vs {}", model.threshold);
+    }
+
+    #[test]
+    fn an_unseen_token_raises_the_score() {
+        let model = train(&normal_lines());
+        let base = model.score("cache hit for key item:5 in 3us").unwrap();
+        let with_new = model.score("cache hit for key item:5 in 3us segfault").unwrap();
+        assert!(with_new > base, "{with_new} <= {base}");
+    }
+
+    #[test]
+    fn training_is_reproducible_and_batches_match_single_lines() {
+        let lines = normal_lines();
+        let (a, b) = (train(&lines), train(&lines));
+        let probe = ["user 1 logged in", "disk full", "GET /api/items/1 200 3ms"];
+        let mut batch = Vec::new();
+        a.score_batch(&probe, &mut batch).unwrap();
+        for (i, p) in probe.iter().enumerate() {
+            assert_eq!(a.score(p).unwrap(), b.score(p).unwrap());
+            assert_eq!(batch[i], a.score(p).unwrap());
+        }
+    }
+
+    #[test]
+    fn explain_puts_new_tokens_first() {
+        let model = train(&normal_lines());
+        let why = model.explain("user 5 logged in x509 failure", 2);
+        assert_eq!(why.len(), 2);
+        assert!(why.iter().all(|w| w.new));
+        let names: Vec<&str> = why.iter().map(|w| w.token.as_str()).collect();
+        assert!(names.contains(&"x509") && names.contains(&"failure"));
+    }
+
+    #[test]
+    fn each_parameter_rule_is_checked() {
+        let cases = [
+            TrainParams {
+                contamination: 0.0,
+                ..small_params()
+            },
+            TrainParams {
+                contamination: 0.5,
+                ..small_params()
+            },
+            TrainParams {
+                min_df: 0,
+                ..small_params()
+            },
+            TrainParams {
+                max_vocab: 0,
+                ..small_params()
+            },
+            TrainParams {
+                reservoir: 10,
+                ..small_params()
+            },
+            TrainParams {
+                trees: 0,
+                ..small_params()
+            },
+        ];
+        for p in cases {
+            assert!(matches!(p.check(), Err(ModelError::Params(_))), "{p:?}");
+        }
+        assert!(small_params().check().is_ok());
+    }
+
+    #[test]
+    fn no_lines_is_an_error() {
+        let t = Trainer::new(small_params()).unwrap();
+        assert!(matches!(t.finish("x"), Err(ModelError::NoData)));
+    }
+
+    #[test]
+    fn model_file_round_trips_and_rejects_damage() {
+        let model = train(&normal_lines());
+        let bytes = model.to_bytes().unwrap();
+        let back = Model::from_bytes(&bytes, "m").unwrap();
+        assert_eq!(back.score("disk full").unwrap(), model.score("disk full").unwrap());
+        assert_eq!(back.threshold, model.threshold);
+
+        let truncated = &bytes[..bytes.len() - 10];
+        assert!(matches!(
+            Model::from_bytes(truncated, "m"),
+            Err(ModelError::Truncated { .. })
+        ));
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x55;
+        assert!(matches!(
+            Model::from_bytes(&flipped, "m"),
+            Err(ModelError::Checksum { .. })
+        ));
+        let mut other = bytes.clone();
+        other[17] = 99;
+        assert!(matches!(
+            Model::from_bytes(&other, "m"),
+            Err(ModelError::Version { found: 99, .. })
+        ));
+        assert!(matches!(
+            Model::from_bytes(b"{\"json\": true}", "m"),
+            Err(ModelError::NotAModel { .. })
+        ));
+        assert!(matches!(
+            Model::from_bytes(&[], "m"),
+            Err(ModelError::NotAModel { .. })
+        ));
+    }
+
+    #[test]
+    fn quantile_threshold() {
+        let mut s: Vec<f32> = (0..100).map(|i| i as f32).collect();
+        assert_eq!(upper_quantile(&mut s, 0.01), 99.0);
+        assert_eq!(upper_quantile(&mut s, 0.1), 90.0);
+    }
+}

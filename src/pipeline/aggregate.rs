@@ -1,0 +1,241 @@
+//! Per-pod aggregation: folds scored lines into statistics per (namespace, pod, container).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::event::{ScoredLine, Stream};
+use crate::input::floor_char_boundary;
+
+/// How lines are folded into pod statistics.
+#[derive(Debug, Clone)]
+pub struct AggregateParams {
+    /// Weight of the newest line in the pod's moving average score (0..1].
+    pub ewma_alpha: f32,
+    /// How many of its most anomalous lines each pod keeps.
+    pub top_lines: usize,
+    /// Kept lines are cut to this many bytes.
+    pub max_line_bytes: usize,
+}
+
+impl Default for AggregateParams {
+    fn default() -> Self {
+        Self {
+            ewma_alpha: 0.1,
+            top_lines: 3,
+            max_line_bytes: 1024,
+        }
+    }
+}
+
+/// One of a pod's most anomalous lines.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TopLine {
+    /// Unix nanoseconds.
+    pub ts_ns: i64,
+    /// Its score.
+    pub score: f32,
+    /// The line, cut to `max_line_bytes`.
+    pub line: String,
+}
+
+/// What is known about one pod's container.
+#[derive(Debug, Clone, Serialize)]
+pub struct PodStats {
+    /// The stream (namespace, pod, container and labels).
+    #[serde(skip)]
+    pub stream: Arc<Stream>,
+    /// Lines scored.
+    pub lines: u64,
+    /// Lines at or above the threshold.
+    pub anomalous: u64,
+    /// Exponentially weighted moving average of line scores, now.
+    pub ewma: f32,
+    /// Highest value the moving average reached.
+    pub peak_ewma: f32,
+    /// Highest single-line score.
+    pub max_score: f32,
+    /// Most anomalous lines, highest first.
+    pub top: Vec<TopLine>,
+}
+
+impl PodStats {
+    /// Share of lines that were anomalous.
+    pub fn anomaly_rate(&self) -> f64 {
+        if self.lines == 0 {
+            0.0
+        } else {
+            self.anomalous as f64 / self.lines as f64
+        }
+    }
+}
+
+/// Statistics of every pod seen.
+#[derive(Debug, Default)]
+pub struct Aggregator {
+    params: AggregateParams,
+    pods: Vec<PodStats>,
+    by_id: HashMap<(String, String, String), usize>,
+    /// Stream pointer -> pod index; holding the Arc keeps the address from being reused.
+    by_stream: HashMap<usize, (Arc<Stream>, usize)>,
+}
+
+impl Aggregator {
+    /// An empty aggregator.
+    pub fn new(params: AggregateParams) -> Self {
+        Self {
+            params,
+            ..Self::default()
+        }
+    }
+
+    /// Folds one scored line in.
+    pub fn add(&mut self, scored: &ScoredLine) {
+        let idx = self.index(&scored.log.stream);
+        let p = &self.params;
+        let pod = &mut self.pods[idx];
+        pod.ewma = if pod.lines == 0 {
+            scored.score
+        } else {
+            p.ewma_alpha * scored.score + (1.0 - p.ewma_alpha) * pod.ewma
+        };
+        pod.lines += 1;
+        pod.anomalous += u64::from(scored.anomalous);
+        pod.peak_ewma = pod.peak_ewma.max(pod.ewma);
+        pod.max_score = pod.max_score.max(scored.score);
+        let worst_kept = pod.top.last().map_or(f32::MIN, |t| t.score);
+        if pod.top.len() < p.top_lines || scored.score > worst_kept {
+            let line = &scored.log.line;
+            let cut = floor_char_boundary(line, p.max_line_bytes);
+            let top = TopLine {
+                ts_ns: scored.log.ts_ns,
+                score: scored.score,
+                line: line[..cut].to_string(),
+            };
+            let at = pod.top.partition_point(|t| t.score >= top.score);
+            pod.top.insert(at, top);
+            pod.top.truncate(p.top_lines);
+        }
+    }
+
+    fn index(&mut self, stream: &Arc<Stream>) -> usize {
+        let ptr = Arc::as_ptr(stream) as usize;
+        if let Some((_, idx)) = self.by_stream.get(&ptr) {
+            return *idx;
+        }
+        let id = (
+            stream.namespace.clone(),
+            stream.pod.clone(),
+            stream.container.clone(),
+        );
+        let next = self.pods.len();
+        let idx = *self.by_id.entry(id).or_insert(next);
+        if idx == next {
+            self.pods.push(PodStats {
+                stream: Arc::clone(stream),
+                lines: 0,
+                anomalous: 0,
+                ewma: 0.0,
+                peak_ewma: 0.0,
+                max_score: 0.0,
+                top: Vec::new(),
+            });
+        }
+        self.by_stream.insert(ptr, (Arc::clone(stream), idx));
+        idx
+    }
+
+    /// Pods ranked most anomalous first: by peak moving average, then anomalous lines.
+    pub fn ranked(&self) -> Vec<&PodStats> {
+        let mut pods: Vec<&PodStats> = self.pods.iter().collect();
+        pods.sort_by(|a, b| {
+            b.peak_ewma
+                .total_cmp(&a.peak_ewma)
+                .then(b.anomalous.cmp(&a.anomalous))
+                .then_with(|| a.stream.cmp(&b.stream))
+        });
+        pods
+    }
+
+    /// Number of pods (containers) seen.
+    pub fn len(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// Whether no line was added.
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{LabelNames, LogLine};
+    use std::collections::BTreeMap;
+
+    fn stream(pod: &str) -> Arc<Stream> {
+        let labels = BTreeMap::from([
+            ("namespace".to_string(), "ns".to_string()),
+            ("pod".to_string(), pod.to_string()),
+        ]);
+        Arc::new(Stream::from_labels(labels, &LabelNames::default()))
+    }
+
+    fn scored(s: &Arc<Stream>, score: f32, line: &str) -> ScoredLine {
+        ScoredLine {
+            log: LogLine {
+                ts_ns: 1,
+                stream: Arc::clone(s),
+                line: line.to_string(),
+            },
+            score,
+            anomalous: score >= 0.6,
+        }
+    }
+
+    #[test]
+    fn streams_with_equal_labels_share_one_pod() {
+        let mut agg = Aggregator::new(AggregateParams::default());
+        agg.add(&scored(&stream("a"), 0.4, "x"));
+        agg.add(&scored(&stream("a"), 0.4, "x"));
+        agg.add(&scored(&stream("b"), 0.4, "x"));
+        assert_eq!(agg.len(), 2);
+        assert_eq!(agg.ranked().iter().map(|p| p.lines).sum::<u64>(), 3);
+    }
+
+    #[test]
+    fn a_burst_outranks_a_single_outlier() {
+        let mut agg = Aggregator::new(AggregateParams::default());
+        let (burst, single) = (stream("burst"), stream("single"));
+        for i in 0..100 {
+            agg.add(&scored(&single, if i == 50 { 0.9 } else { 0.4 }, "s"));
+            agg.add(&scored(&burst, if (40..60).contains(&i) { 0.7 } else { 0.4 }, "b"));
+        }
+        let ranked = agg.ranked();
+        assert_eq!(ranked[0].stream.pod, "burst");
+        assert_eq!(ranked[1].max_score, 0.9);
+        assert_eq!(ranked[0].anomalous, 20);
+    }
+
+    #[test]
+    fn keeps_the_top_lines_in_order_and_cut() {
+        let params = AggregateParams {
+            top_lines: 2,
+            max_line_bytes: 4,
+            ..AggregateParams::default()
+        };
+        let mut agg = Aggregator::new(params);
+        let s = stream("a");
+        for (score, line) in [(0.5, "five5"), (0.9, "nine9"), (0.1, "one"), (0.7, "seven")] {
+            agg.add(&scored(&s, score, line));
+        }
+        let top: Vec<(f32, &str)> = agg.ranked()[0]
+            .top
+            .iter()
+            .map(|t| (t.score, t.line.as_str()))
+            .collect();
+        assert_eq!(top, vec![(0.9, "nine"), (0.7, "seve")]);
+    }
+}

@@ -1,0 +1,270 @@
+//! The replay report: what was read, how fast, and which pods look abnormal and why.
+
+use std::fmt::{self, Write as _};
+
+use serde::Serialize;
+
+use crate::eval::Quality;
+use crate::input::ReadStats;
+use crate::model::{Model, TokenWeight};
+use crate::pipeline::aggregate::{Aggregator, TopLine};
+
+/// A whole replay run, for humans ([`fmt::Display`]) or machines (JSON).
+#[derive(Debug, Serialize)]
+pub struct ReplayReport {
+    /// The input file.
+    pub input: String,
+    /// The model used and its provenance.
+    pub model: ModelSummary,
+    /// Reader counts.
+    pub read: ReadStats,
+    /// Wall time in seconds.
+    pub elapsed_seconds: f64,
+    /// Lines per second, end to end.
+    pub lines_per_second: f64,
+    /// Peak resident memory of the process, in bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Lines at or above the threshold.
+    pub anomalous_lines: u64,
+    /// Pods whose moving-average score crossed the threshold.
+    pub anomalous_pods: usize,
+    /// Pods seen.
+    pub pods_total: usize,
+    /// The most anomalous pods, ranked.
+    pub pods: Vec<PodReport>,
+    /// Detection quality, when a labels file was found.
+    pub evaluation: Option<Evaluation>,
+    /// The read error that ended the run early, if any.
+    pub error: Option<String>,
+}
+
+/// Which model scored the run.
+#[derive(Debug, Serialize)]
+pub struct ModelSummary {
+    /// Where it was loaded from.
+    pub origin: String,
+    /// What it was trained on.
+    pub trained_on: String,
+    /// When.
+    pub trained_at: String,
+    /// Lines it learnt from.
+    pub training_lines: u64,
+    /// Decision threshold in use.
+    pub threshold: f32,
+}
+
+/// One pod in the ranking.
+#[derive(Debug, Serialize)]
+pub struct PodReport {
+    /// Rank, 1 = most anomalous.
+    pub rank: usize,
+    /// Namespace.
+    pub namespace: String,
+    /// Pod.
+    pub pod: String,
+    /// Container.
+    pub container: String,
+    /// Lines scored.
+    pub lines: u64,
+    /// Lines at or above the threshold.
+    pub anomalous_lines: u64,
+    /// Highest moving-average score.
+    pub peak_score: f32,
+    /// Highest single-line score.
+    pub max_score: f32,
+    /// Whether the moving average crossed the threshold.
+    pub anomalous: bool,
+    /// The most anomalous lines.
+    pub top_lines: Vec<TopLine>,
+    /// Tokens that made the top line unusual.
+    pub why: Vec<TokenWeight>,
+}
+
+/// Quality against labels.
+#[derive(Debug, Serialize)]
+pub struct Evaluation {
+    /// The labels file.
+    pub labels_file: String,
+    /// Per-line figures.
+    pub lines: Quality,
+    /// Rank of each labelled pod in the ranking.
+    pub incident_pod_ranks: Vec<(String, usize)>,
+    /// Whether every labelled pod ranks above every other pod.
+    pub incidents_rank_first: bool,
+}
+
+/// Number of tokens shown for each pod's top line.
+const WHY_TOKENS: usize = 4;
+
+impl ReplayReport {
+    /// Ranks the pods and picks what to show: the `top` first pods (all when 0).
+    pub fn pods(agg: &Aggregator, model: &Model, threshold: f32, top: usize) -> Vec<PodReport> {
+        let ranked = agg.ranked();
+        let take = if top == 0 { ranked.len() } else { top };
+        ranked
+            .iter()
+            .take(take)
+            .enumerate()
+            .map(|(i, p)| PodReport {
+                rank: i + 1,
+                namespace: p.stream.namespace.clone(),
+                pod: p.stream.pod.clone(),
+                container: p.stream.container.clone(),
+                lines: p.lines,
+                anomalous_lines: p.anomalous,
+                peak_score: p.peak_ewma,
+                max_score: p.max_score,
+                anomalous: p.peak_ewma >= threshold,
+                why: p
+                    .top
+                    .first()
+                    .map(|t| model.explain(&t.line, WHY_TOKENS))
+                    .unwrap_or_default(),
+                top_lines: p.top.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Width of the pod column.
+const POD_COL: usize = 46;
+/// Longest line excerpt shown.
+const EXCERPT: usize = 110;
+
+impl fmt::Display for ReplayReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = &self.model;
+        writeln!(f, "loganomaly replay of {}", self.input)?;
+        writeln!(
+            f,
+            "  model      {} (trained on {}, {} lines, {}), threshold {:.3}",
+            m.origin, m.trained_on, m.training_lines, m.trained_at, m.threshold
+        )?;
+        let rss = self
+            .peak_rss_bytes
+            .map_or("n/a".to_string(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+        writeln!(
+            f,
+            "  read       {} lines in {:.2} s: {:.0} lines/s, peak RSS {rss}",
+            self.read.lines, self.elapsed_seconds, self.lines_per_second
+        )?;
+        let r = &self.read;
+        if r.skipped + r.truncated + r.repaired_utf8 + r.empty > 0 {
+            writeln!(
+                f,
+                "  input      {} invalid records skipped, {} lines truncated, {} with invalid UTF-8 repaired, {} empty",
+                r.skipped, r.truncated, r.repaired_utf8, r.empty
+            )?;
+        }
+        let share = 100.0 * self.anomalous_lines as f64 / self.read.lines.max(1) as f64;
+        writeln!(
+            f,
+            "  anomalous  {} lines ({share:.2} %); {} of {} pods crossed the threshold",
+            self.anomalous_lines, self.anomalous_pods, self.pods_total
+        )?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "  #  {:<POD_COL$} {:>8} {:>7} {:>6} {:>6}",
+            "NAMESPACE/POD [CONTAINER]", "LINES", "ANOM", "PEAK", "MAX"
+        )?;
+        for p in &self.pods {
+            write_pod(f, p)?;
+        }
+        if let Some(e) = &self.evaluation {
+            write_evaluation(f, e)?;
+        }
+        if let Some(e) = &self.error {
+            writeln!(f, "\n  stopped early: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+fn write_pod(f: &mut fmt::Formatter<'_>, p: &PodReport) -> fmt::Result {
+    let mut name = if p.namespace.is_empty() {
+        p.pod.clone()
+    } else {
+        format!("{}/{}", p.namespace, p.pod)
+    };
+    if !p.container.is_empty() {
+        let _ = write!(name, " [{}]", p.container);
+    }
+    let flag = if p.anomalous { '!' } else { ' ' };
+    writeln!(
+        f,
+        "{flag}{:>2}  {:<POD_COL$} {:>8} {:>7} {:>6.3} {:>6.3}",
+        p.rank,
+        clip(&name, POD_COL),
+        p.lines,
+        p.anomalous_lines,
+        p.peak_score,
+        p.max_score
+    )?;
+    if !p.anomalous {
+        return Ok(());
+    }
+    if let Some(top) = p.top_lines.first() {
+        writeln!(f, "      line: {}", clip(top.line.trim(), EXCERPT))?;
+    }
+    if !p.why.is_empty() {
+        let why: Vec<String> = p
+            .why
+            .iter()
+            .map(|w| {
+                if w.new {
+                    format!("{} (new)", w.token)
+                } else {
+                    format!("{} (idf {:.1})", w.token, w.idf)
+                }
+            })
+            .collect();
+        writeln!(f, "      why:  {}", why.join(", "))?;
+    }
+    Ok(())
+}
+
+fn write_evaluation(f: &mut fmt::Formatter<'_>, e: &Evaluation) -> fmt::Result {
+    let q = &e.lines;
+    writeln!(f, "\n  evaluation against {}", e.labels_file)?;
+    let auc = q.roc_auc.map_or("n/a".into(), |a| format!("{a:.4}"));
+    writeln!(
+        f,
+        "    per line: ROC-AUC {auc}; at the threshold precision {:.3}, recall {:.3}, F1 {:.3} ({} labelled of {} lines)",
+        q.precision,
+        q.recall,
+        q.f1,
+        q.positives,
+        q.positives + q.negatives
+    )?;
+    let ranks: Vec<String> = e
+        .incident_pod_ranks
+        .iter()
+        .map(|(pod, r)| format!("{pod} #{r}"))
+        .collect();
+    writeln!(f, "    incident pods: {}", ranks.join(", "))?;
+    let verdict = if e.incidents_rank_first { "yes" } else { "NO" };
+    writeln!(f, "    every incident pod ranks above every healthy pod: {verdict}")
+}
+
+/// Cuts `s` to at most `max` characters, marking the cut.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_marks_the_cut_and_counts_chars() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("ééééé", 3), "éé…");
+    }
+}

@@ -1,0 +1,147 @@
+//! The `loganomaly` binary end to end: what a user types, what they see.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_loganomaly"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.current_dir(root()).output().unwrap();
+    if !out.status.success() {
+        eprintln!("stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes a small generated log file with labels into `dir`.
+fn generate(dir: &Path, lines: u64) -> PathBuf {
+    let path = dir.join("gen.json");
+    let out = run(bin()
+        .args(["generate", "--lines", &lines.to_string(), "--out"])
+        .arg(&path));
+    assert!(out.status.success(), "{}", stderr(&out));
+    path
+}
+
+#[test]
+fn replay_of_the_bundled_sample_ranks_incident_pods_first_with_auc_above_095() {
+    let out = run(bin().args(["replay", "--json", "--top", "0"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let eval = &report["evaluation"];
+    assert_eq!(eval["incidents_rank_first"], Value::Bool(true), "{eval}");
+    let auc = eval["lines"]["roc_auc"].as_f64().unwrap();
+    assert!(auc >= 0.95, "per-line ROC-AUC {auc}");
+    assert!(report["read"]["lines"].as_u64().unwrap() >= 100_000);
+    assert!(report["pods_total"].as_u64().unwrap() >= 50);
+}
+
+#[test]
+fn replay_prints_a_readable_report() {
+    let out = run(bin().arg("replay"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for needle in ["lines/s", "peak RSS", "NAMESPACE/POD", "why:", "ROC-AUC"] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn train_then_replay_then_score_a_generated_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path(), 20_000);
+    let model = dir.path().join("m.model");
+    let out = run(bin().args(["train", "--trees", "50", "--input"]).arg(&logs).arg("--out").arg(&model));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("trained on 20000 lines"), "{}", stdout(&out));
+
+    let out = run(bin().args(["replay", "--json", "--model"]).arg(&model).arg(&logs));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["read"]["lines"], 20_000);
+    assert!(report["evaluation"]["lines"]["roc_auc"].as_f64().is_some());
+
+    let out = run(bin().args(["score", "--model"]).arg(&model).arg(&logs));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 20_000);
+    let r = &records[0];
+    assert!(r["score"].as_f64().unwrap() > 0.0 && r["score"].as_f64().unwrap() <= 1.0);
+    assert!(r["labels"]["pod"].is_string() && r["ts"].is_string() && r["anomalous"].is_boolean());
+}
+
+#[test]
+fn a_damaged_model_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(root().join("models/default.model")).unwrap();
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("truncated", bytes[..bytes.len() / 2].to_vec(), "truncated"),
+        ("not a model", b"hello".to_vec(), "not a loganomaly model"),
+        ("flipped", {
+            let mut b = bytes.clone();
+            let i = b.len() - 3;
+            b[i] ^= 1;
+            b
+        }, "checksum"),
+    ];
+    for (name, content, want) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let out = run(bin().args(["replay", "--model"]).arg(&path));
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(stderr(&out).contains(want), "{name}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_truncated_input_reports_what_it_read_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = generate(dir.path(), 2_000);
+    let bytes = std::fs::read(&logs).unwrap();
+    let cut = dir.path().join("cut.json");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let out = run(bin().args(["replay", "--no-labels"]).arg(&cut));
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("stopped early") && text.contains("truncated"), "{text}");
+    assert!(text.contains("NAMESPACE/POD"), "the lines read are still reported");
+}
+
+#[test]
+fn bad_arguments_and_missing_files_say_what_is_wrong() {
+    let out = run(bin().args(["replay", "/nonexistent/file.json"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/nonexistent/file.json: cannot open"), "{}", stderr(&out));
+    let out = run(bin().args(["replay", "--threshold", "7"]));
+    assert!(stderr(&out).contains("--threshold"), "{}", stderr(&out));
+    let out = run(bin().args(["train", "--out", "/tmp/x.model", "--contamination", "0.9"]));
+    assert!(stderr(&out).contains("contamination"), "{}", stderr(&out));
+}
+
+#[test]
+fn help_explains_every_command() {
+    let out = run(bin().arg("--help"));
+    let text = stdout(&out);
+    for cmd in ["replay", "score", "train", "generate"] {
+        assert!(text.contains(cmd), "{cmd} missing from --help");
+    }
+    let out = run(bin().args(["replay", "--help"]));
+    assert!(stdout(&out).contains("dataset/sample-loki-logs.json"));
+}

@@ -1,0 +1,4 @@
+//! All integration tests build as one binary; one module per area.
+
+mod cli;
+mod input;
