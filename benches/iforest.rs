@@ -4,8 +4,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use loganomaly::model::iforest::IsolationForest;
 use linfa::{traits::Fit, DatasetBase};
+use loganomaly::model::iforest::IsolationForest;
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

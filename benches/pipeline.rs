@@ -20,10 +20,15 @@ const LINES: usize = 20_000;
 fn sample_lines() -> (Vec<u8>, Vec<LogLine>) {
     let bytes = std::fs::read(SAMPLE).expect("dataset/sample-loki-logs.json is in the repo");
     let mut lines = Vec::new();
-    read(Cursor::new(&bytes), Path::new(SAMPLE), &ReadOptions::default(), &mut |l| {
-        lines.push(l);
-        Ok(())
-    })
+    read(
+        Cursor::new(&bytes),
+        Path::new(SAMPLE),
+        &ReadOptions::default(),
+        &mut |l| {
+            lines.push(l);
+            Ok(())
+        },
+    )
     .expect("the sample parses");
     lines.truncate(LINES);
     (bytes, lines)
@@ -39,10 +44,15 @@ fn stages(c: &mut Criterion) {
     g.bench_function("parse_sample_file", |b| {
         b.iter(|| {
             let mut n = 0u64;
-            read(Cursor::new(&bytes), Path::new("s"), &ReadOptions::default(), &mut |_| {
-                n += 1;
-                Ok(())
-            })
+            read(
+                Cursor::new(&bytes),
+                Path::new("s"),
+                &ReadOptions::default(),
+                &mut |_| {
+                    n += 1;
+                    Ok(())
+                },
+            )
             .unwrap();
             black_box(n)
         })

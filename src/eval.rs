@@ -54,7 +54,8 @@ impl Labels {
             if line.trim().is_empty() {
                 continue;
             }
-            let r: LabelRecord = serde_json::from_str(&line).map_err(|e| err(i + 1, e.to_string()))?;
+            let r: LabelRecord =
+                serde_json::from_str(&line).map_err(|e| err(i + 1, e.to_string()))?;
             let ts = match r.ts {
                 TsField::Int(n) => n,
                 TsField::Str(s) => s
@@ -151,10 +152,18 @@ impl Confusion {
         let flagged = score >= self.threshold;
         if anomaly {
             self.pos[bin] += 1;
-            if flagged { self.tp += 1 } else { self.fn_ += 1 }
+            if flagged {
+                self.tp += 1
+            } else {
+                self.fn_ += 1
+            }
         } else {
             self.neg[bin] += 1;
-            if flagged { self.fp += 1 } else { self.tn += 1 }
+            if flagged {
+                self.fp += 1
+            } else {
+                self.tn += 1
+            }
         }
     }
 
@@ -249,6 +258,9 @@ mod tests {
         assert_eq!(l.pods(), vec!["a", "b"]);
         std::fs::write(&path, "{\"pod\":\"a\",\"ts\":\"x\"}\n").unwrap();
         let e = Labels::load(&path).unwrap_err().to_string();
-        assert!(e.contains(":1:") && e.contains("not Unix nanoseconds"), "{e}");
+        assert!(
+            e.contains(":1:") && e.contains("not Unix nanoseconds"),
+            "{e}"
+        );
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod eval;
 pub mod event;
+pub mod generate;
 pub mod input;
 pub mod model;
 pub mod pipeline;

@@ -157,6 +157,15 @@ struct TrainArgs {
     /// Tokens in fewer training lines than this count as new.
     #[arg(long, default_value_t = TrainParams::default().min_df)]
     min_df: u32,
+    /// Learn only from lines before this time (RFC 3339 or Unix nanoseconds), e.g. the end
+    /// of a period known to be healthy.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<i64>,
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    input::parse_timestamp(s)
+        .ok_or_else(|| format!("{s:?} is neither RFC 3339 nor Unix nanoseconds"))
 }
 
 #[derive(Args)]
@@ -219,16 +228,25 @@ fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
         no_labels: a.no_labels,
     };
     let report = replay::report(&a.file, &model, &origin, &run_opts, &opts)?;
+    if let (Some(e), 0) = (&report.error, report.read.lines) {
+        bail!("{e}");
+    }
     if a.json {
         serde_json::to_writer_pretty(io::stdout().lock(), &report)?;
         println!();
     } else {
         print!("{report}");
     }
-    Ok(match report.error {
-        Some(_) => ExitCode::FAILURE,
-        None => ExitCode::SUCCESS,
-    })
+    match &report.error {
+        Some(e) => {
+            eprintln!(
+                "error: {e} (the {} lines before it are reported)",
+                report.read.lines
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 /// One line of `loganomaly score` output.
@@ -277,7 +295,10 @@ fn score_cmd(a: ScoreArgs) -> Result<ExitCode> {
         r => r?,
     }
     if let Some(e) = summary.error {
-        bail!("{e} (the {} lines before it were scored)", summary.read.lines);
+        bail!(
+            "{e} (the {} lines before it were scored)",
+            summary.read.lines
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -303,7 +324,11 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
     let mut trainer = Trainer::new(params)?;
     let start = Instant::now();
     let bar = progress_bar();
+    let until = a.until.unwrap_or(i64::MAX);
     let stats = input::read_path(&a.input, &a.read.options()?, &mut |line| {
+        if line.ts_ns >= until {
+            return Ok(());
+        }
         trainer.add(&line.line);
         if trainer.lines() % 16_384 == 0 {
             bar.set_position(trainer.lines());
@@ -318,7 +343,7 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
     let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
     println!(
         "trained on {} lines of {source} in {:.2} s: vocabulary {}, threshold {:.4}; wrote {} ({:.1} KiB){}",
-        stats.lines,
+        model.meta.training_lines,
         start.elapsed().as_secs_f64(),
         model.featurizer.tfidf.len(),
         model.threshold,
@@ -335,9 +360,9 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
 
 fn progress_bar() -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new_spinner();
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} training: {pos} lines ({per_sec}) {elapsed}")
-    {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} training: {pos} lines ({per_sec}) {elapsed}",
+    ) {
         bar.set_style(style);
     }
     bar
@@ -348,6 +373,30 @@ fn display_name(p: &Path) -> String {
 }
 
 fn generate_cmd(a: GenerateArgs) -> Result<ExitCode> {
-    let _ = a;
-    bail!("not yet available")
+    use loganomaly::generate::{generate, GenerateConfig};
+    let labels = a
+        .labels
+        .unwrap_or_else(|| a.out.with_extension("labels.jsonl"));
+    let create = |p: &Path| {
+        std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))
+    };
+    let start = Instant::now();
+    let cfg = GenerateConfig {
+        lines: a.lines,
+        seed: a.seed,
+    };
+    let s = generate(&cfg, create(&a.out)?, create(&labels)?)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "wrote {} lines ({:.1} MiB) from {} pods in {} namespaces to {} in {:.2} s; {} labelled anomalous lines in {}",
+        s.lines,
+        s.log_bytes as f64 / 1048576.0,
+        s.pods,
+        s.namespaces,
+        a.out.display(),
+        start.elapsed().as_secs_f64(),
+        s.labelled_total(),
+        labels.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

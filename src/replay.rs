@@ -171,7 +171,10 @@ pub fn report(
     };
     let labels = labels_file.as_deref().map(Labels::load).transpose()?;
     let threshold = run_opts.threshold.unwrap_or(model.threshold);
-    let mut agg = Aggregator::new(AggregateParams::default());
+    let mut agg = Aggregator::new(AggregateParams {
+        expected_rate: model.meta.params.contamination,
+        ..AggregateParams::default()
+    });
     let mut confusion = Confusion::new(threshold);
     let mut anomalous_lines = 0u64;
     let summary = run(path, model, run_opts, |scored| {
@@ -187,7 +190,7 @@ pub fn report(
     })
     .map_err(ReplayError::Stopped)?;
 
-    let all = ReplayReport::pods(&agg, model, threshold, 0);
+    let all = ReplayReport::pods(&agg, model, 0);
     let evaluation = labels.as_ref().zip(labels_file.as_ref()).map(|(l, file)| {
         let incident_pods = l.pods();
         // a pod ranks where its most anomalous container ranks
@@ -215,7 +218,11 @@ pub fn report(
         }
     });
     let secs = summary.elapsed.as_secs_f64();
-    let top = if opts.top_pods == 0 { all.len() } else { opts.top_pods };
+    let top = if opts.top_pods == 0 {
+        all.len()
+    } else {
+        opts.top_pods
+    };
     Ok(ReplayReport {
         input: path.display().to_string(),
         model: ModelSummary {
@@ -225,7 +232,11 @@ pub fn report(
             training_lines: model.meta.training_lines,
             threshold,
         },
-        lines_per_second: if secs > 0.0 { summary.read.lines as f64 / secs } else { 0.0 },
+        lines_per_second: if secs > 0.0 {
+            summary.read.lines as f64 / secs
+        } else {
+            0.0
+        },
         read: summary.read,
         elapsed_seconds: secs,
         peak_rss_bytes: crate::sys::peak_rss_bytes(),

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::eval::Quality;
 use crate::input::ReadStats;
 use crate::model::{Model, TokenWeight};
-use crate::pipeline::aggregate::{Aggregator, TopLine};
+use crate::pipeline::aggregate::{Aggregator, TopLine, BURST_THRESHOLD};
 
 /// A whole replay run, for humans ([`fmt::Display`]) or machines (JSON).
 #[derive(Debug, Serialize)]
@@ -26,7 +26,7 @@ pub struct ReplayReport {
     pub peak_rss_bytes: Option<u64>,
     /// Lines at or above the threshold.
     pub anomalous_lines: u64,
-    /// Pods whose moving-average score crossed the threshold.
+    /// Pods whose burst score crossed [`BURST_THRESHOLD`].
     pub anomalous_pods: usize,
     /// Pods seen.
     pub pods_total: usize,
@@ -68,11 +68,13 @@ pub struct PodReport {
     pub lines: u64,
     /// Lines at or above the threshold.
     pub anomalous_lines: u64,
-    /// Highest moving-average score.
+    /// Highest burst score: -log10 of the chance of its worst minute of anomalous lines.
+    pub burst: f32,
+    /// Highest moving-average line score.
     pub peak_score: f32,
     /// Highest single-line score.
     pub max_score: f32,
-    /// Whether the moving average crossed the threshold.
+    /// Whether the burst score crossed [`BURST_THRESHOLD`].
     pub anomalous: bool,
     /// The most anomalous lines.
     pub top_lines: Vec<TopLine>,
@@ -98,7 +100,7 @@ const WHY_TOKENS: usize = 4;
 
 impl ReplayReport {
     /// Ranks the pods and picks what to show: the `top` first pods (all when 0).
-    pub fn pods(agg: &Aggregator, model: &Model, threshold: f32, top: usize) -> Vec<PodReport> {
+    pub fn pods(agg: &Aggregator, model: &Model, top: usize) -> Vec<PodReport> {
         let ranked = agg.ranked();
         let take = if top == 0 { ranked.len() } else { top };
         ranked
@@ -112,9 +114,10 @@ impl ReplayReport {
                 container: p.stream.container.clone(),
                 lines: p.lines,
                 anomalous_lines: p.anomalous,
+                burst: p.peak_burst,
                 peak_score: p.peak_ewma,
                 max_score: p.max_score,
-                anomalous: p.peak_ewma >= threshold,
+                anomalous: p.peak_burst >= BURST_THRESHOLD,
                 why: p
                     .top
                     .first()
@@ -140,9 +143,9 @@ impl fmt::Display for ReplayReport {
             "  model      {} (trained on {}, {} lines, {}), threshold {:.3}",
             m.origin, m.trained_on, m.training_lines, m.trained_at, m.threshold
         )?;
-        let rss = self
-            .peak_rss_bytes
-            .map_or("n/a".to_string(), |b| format!("{:.1} MiB", b as f64 / 1048576.0));
+        let rss = self.peak_rss_bytes.map_or("n/a".to_string(), |b| {
+            format!("{:.1} MiB", b as f64 / 1048576.0)
+        });
         writeln!(
             f,
             "  read       {} lines in {:.2} s: {:.0} lines/s, peak RSS {rss}",
@@ -159,14 +162,14 @@ impl fmt::Display for ReplayReport {
         let share = 100.0 * self.anomalous_lines as f64 / self.read.lines.max(1) as f64;
         writeln!(
             f,
-            "  anomalous  {} lines ({share:.2} %); {} of {} pods crossed the threshold",
+            "  anomalous  {} lines ({share:.2} %); {} of {} pods with a burst score of {BURST_THRESHOLD} or more",
             self.anomalous_lines, self.anomalous_pods, self.pods_total
         )?;
         writeln!(f)?;
         writeln!(
             f,
-            "  #  {:<POD_COL$} {:>8} {:>7} {:>6} {:>6}",
-            "NAMESPACE/POD [CONTAINER]", "LINES", "ANOM", "PEAK", "MAX"
+            "  #  {:<POD_COL$} {:>7} {:>6} {:>6} {:>6} {:>6}",
+            "NAMESPACE/POD [CONTAINER]", "LINES", "ANOM", "BURST", "EWMA", "MAX"
         )?;
         for p in &self.pods {
             write_pod(f, p)?;
@@ -193,11 +196,12 @@ fn write_pod(f: &mut fmt::Formatter<'_>, p: &PodReport) -> fmt::Result {
     let flag = if p.anomalous { '!' } else { ' ' };
     writeln!(
         f,
-        "{flag}{:>2}  {:<POD_COL$} {:>8} {:>7} {:>6.3} {:>6.3}",
+        "{flag}{:>2}  {:<POD_COL$} {:>7} {:>6} {:>6.1} {:>6.3} {:>6.3}",
         p.rank,
         clip(&name, POD_COL),
         p.lines,
         p.anomalous_lines,
+        p.burst,
         p.peak_score,
         p.max_score
     )?;
@@ -244,7 +248,10 @@ fn write_evaluation(f: &mut fmt::Formatter<'_>, e: &Evaluation) -> fmt::Result {
         .collect();
     writeln!(f, "    incident pods: {}", ranks.join(", "))?;
     let verdict = if e.incidents_rank_first { "yes" } else { "NO" };
-    writeln!(f, "    every incident pod ranks above every healthy pod: {verdict}")
+    writeln!(
+        f,
+        "    every incident pod ranks above every healthy pod: {verdict}"
+    )
 }
 
 /// Cuts `s` to at most `max` characters, marking the cut.

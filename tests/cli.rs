@@ -67,11 +67,22 @@ fn train_then_replay_then_score_a_generated_file() {
     let dir = tempfile::tempdir().unwrap();
     let logs = generate(dir.path(), 20_000);
     let model = dir.path().join("m.model");
-    let out = run(bin().args(["train", "--trees", "50", "--input"]).arg(&logs).arg("--out").arg(&model));
+    let out = run(bin()
+        .args(["train", "--trees", "50", "--input"])
+        .arg(&logs)
+        .arg("--out")
+        .arg(&model));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("trained on 20000 lines"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("trained on 20000 lines"),
+        "{}",
+        stdout(&out)
+    );
 
-    let out = run(bin().args(["replay", "--json", "--model"]).arg(&model).arg(&logs));
+    let out = run(bin()
+        .args(["replay", "--json", "--model"])
+        .arg(&model)
+        .arg(&logs));
     assert!(out.status.success(), "{}", stderr(&out));
     let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["read"]["lines"], 20_000);
@@ -80,7 +91,10 @@ fn train_then_replay_then_score_a_generated_file() {
     let out = run(bin().args(["score", "--model"]).arg(&model).arg(&logs));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 20_000);
     let r = &records[0];
     assert!(r["score"].as_f64().unwrap() > 0.0 && r["score"].as_f64().unwrap() <= 1.0);
@@ -94,12 +108,16 @@ fn a_damaged_model_file_is_a_clear_error() {
     let cases: [(&str, Vec<u8>, &str); 3] = [
         ("truncated", bytes[..bytes.len() / 2].to_vec(), "truncated"),
         ("not a model", b"hello".to_vec(), "not a loganomaly model"),
-        ("flipped", {
-            let mut b = bytes.clone();
-            let i = b.len() - 3;
-            b[i] ^= 1;
-            b
-        }, "checksum"),
+        (
+            "flipped",
+            {
+                let mut b = bytes.clone();
+                let i = b.len() - 3;
+                b[i] ^= 1;
+                b
+            },
+            "checksum",
+        ),
     ];
     for (name, content, want) in cases {
         let path = dir.path().join(name);
@@ -120,15 +138,25 @@ fn a_truncated_input_reports_what_it_read_and_fails() {
     let out = run(bin().args(["replay", "--no-labels"]).arg(&cut));
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains("stopped early") && text.contains("truncated"), "{text}");
-    assert!(text.contains("NAMESPACE/POD"), "the lines read are still reported");
+    assert!(
+        text.contains("stopped early") && text.contains("truncated"),
+        "{text}"
+    );
+    assert!(
+        text.contains("NAMESPACE/POD"),
+        "the lines read are still reported"
+    );
 }
 
 #[test]
 fn bad_arguments_and_missing_files_say_what_is_wrong() {
     let out = run(bin().args(["replay", "/nonexistent/file.json"]));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("/nonexistent/file.json: cannot open"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/file.json: cannot open"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(bin().args(["replay", "--threshold", "7"]));
     assert!(stderr(&out).contains("--threshold"), "{}", stderr(&out));
     let out = run(bin().args(["train", "--out", "/tmp/x.model", "--contamination", "0.9"]));

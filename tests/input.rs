@@ -37,7 +37,14 @@ fn loki_response_with_structured_metadata_and_two_streams() {
     assert_eq!(res.unwrap().lines, 3);
     let got: Vec<(&str, &str, i64, &str)> = lines
         .iter()
-        .map(|l| (l.stream.namespace.as_str(), l.stream.pod.as_str(), l.ts_ns, l.line.as_str()))
+        .map(|l| {
+            (
+                l.stream.namespace.as_str(),
+                l.stream.pod.as_str(),
+                l.ts_ns,
+                l.line.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -51,8 +58,9 @@ fn loki_response_with_structured_metadata_and_two_streams() {
 
 #[test]
 fn truncated_json_names_the_place_and_keeps_what_came_before() {
-    let doc = loki(r#"["1","first"],["2","second"],["3","thi"#);
-    let (lines, res) = read_all(doc.as_bytes(), &ReadOptions::default());
+    let doc = loki(r#"["1","first"],["2","second"],["3","third"]"#);
+    let cut = &doc.as_bytes()[..doc.find("thi").unwrap() + 3];
+    let (lines, res) = read_all(cut, &ReadOptions::default());
     let err = res.unwrap_err().to_string();
     assert!(err.starts_with("in.json:1:"), "{err}");
     assert!(err.contains("truncated"), "{err}");
@@ -100,7 +108,10 @@ fn loki_error_status_and_metric_results_are_explained() {
     .1
     .unwrap_err()
     .to_string();
-    assert!(err.contains("status \"error\"") && err.contains("parse error"), "{err}");
+    assert!(
+        err.contains("status \"error\"") && err.contains("parse error"),
+        "{err}"
+    );
     let err = read_all(
         br#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#,
         &ReadOptions::default(),
@@ -145,7 +156,12 @@ fn text_input_repairs_invalid_utf8_and_cuts_giant_lines() {
     let (lines, res) = read_all(&bytes, &opts);
     let stats = res.unwrap();
     assert_eq!(
-        (stats.lines, stats.repaired_utf8, stats.truncated, stats.empty),
+        (
+            stats.lines,
+            stats.repaired_utf8,
+            stats.truncated,
+            stats.empty
+        ),
         (4, 1, 1, 1)
     );
     assert_eq!(lines[0].line, "ok line");
@@ -183,7 +199,11 @@ fn logcli_jsonl_with_bad_records() {
     let ts: Vec<i64> = lines.iter().map(|l| l.ts_ns).collect();
     assert_eq!(
         ts,
-        vec![1_700_000_000_000_000_000, 1_700_000_001_500_000_000, 1_700_000_003_000_000_000]
+        vec![
+            1_700_000_000_000_000_000,
+            1_700_000_001_500_000_000,
+            1_700_000_003_000_000_000
+        ]
     );
     assert!(std::sync::Arc::ptr_eq(&lines[0].stream, &lines[2].stream));
 }

@@ -99,7 +99,7 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
 }
 
 /// Parses RFC 3339 (as logcli prints) or a decimal string of Unix nanoseconds.
-pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
+pub fn parse_timestamp(s: &str) -> Option<i64> {
     if let Ok(n) = s.parse::<i64>() {
         return Some(n);
     }
@@ -121,7 +121,10 @@ mod tests {
             parse_timestamp("2023-11-14T23:13:20.000000123+01:00"),
             Some(1_700_000_000_000_000_123)
         );
-        assert_eq!(parse_timestamp("1700000000000000000"), Some(1_700_000_000_000_000_000));
+        assert_eq!(
+            parse_timestamp("1700000000000000000"),
+            Some(1_700_000_000_000_000_000)
+        );
         assert_eq!(parse_timestamp("yesterday"), None);
     }
 }

@@ -172,7 +172,9 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_, '_, '_> {
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "status" => self.0.status = Some(map.next_value()?),
-                "error" => self.0.error_message = map.next_value::<serde_json::Value>()?.to_string(),
+                "error" => {
+                    self.0.error_message = map.next_value::<serde_json::Value>()?.to_string()
+                }
                 "data" if self.0.status.as_deref().is_none_or(|s| s == "success") => {
                     map.next_value_seed(DataSeed(&mut *self.0))?
                 }
@@ -286,25 +288,32 @@ impl<'de> Visitor<'de> for StreamSeed<'_, '_, '_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        self.0.invalid("a result element is an array, expected a stream object")
+        self.0
+            .invalid("a result element is an array, expected a stream object")
     }
     fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        self.0.invalid("a result element is a string, expected a stream object")
+        self.0
+            .invalid("a result element is a string, expected a stream object")
     }
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        self.0.invalid("a result element is a number, expected a stream object")
+        self.0
+            .invalid("a result element is a number, expected a stream object")
     }
     fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        self.0.invalid("a result element is a number, expected a stream object")
+        self.0
+            .invalid("a result element is a number, expected a stream object")
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        self.0.invalid("a result element is a number, expected a stream object")
+        self.0
+            .invalid("a result element is a number, expected a stream object")
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        self.0.invalid("a result element is a boolean, expected a stream object")
+        self.0
+            .invalid("a result element is a boolean, expected a stream object")
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.0.invalid("a result element is null, expected a stream object")
+        self.0
+            .invalid("a result element is null, expected a stream object")
     }
 }
 
@@ -373,19 +382,24 @@ impl<'de> Visitor<'de> for EntrySeed<'_, '_, '_, '_> {
             .invalid("entry is an object, expected [timestamp, line]")
     }
     fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        self.0.invalid("entry is a string, expected [timestamp, line]")
+        self.0
+            .invalid("entry is a string, expected [timestamp, line]")
     }
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        self.0.invalid("entry is a number, expected [timestamp, line]")
+        self.0
+            .invalid("entry is a number, expected [timestamp, line]")
     }
     fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        self.0.invalid("entry is a number, expected [timestamp, line]")
+        self.0
+            .invalid("entry is a number, expected [timestamp, line]")
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        self.0.invalid("entry is a number, expected [timestamp, line]")
+        self.0
+            .invalid("entry is a number, expected [timestamp, line]")
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        self.0.invalid("entry is a boolean, expected [timestamp, line]")
+        self.0
+            .invalid("entry is a boolean, expected [timestamp, line]")
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         self.0.invalid("entry is null, expected [timestamp, line]")

@@ -11,6 +11,7 @@ mod loki;
 mod text;
 
 pub use error::{ReadError, SinkError};
+pub use jsonl::parse_timestamp;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -147,7 +148,10 @@ pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
     if max >= s.len() {
         return s.len();
     }
-    (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
+    (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 /// Guesses the format from the first bytes without consuming them.
@@ -183,7 +187,10 @@ mod tests {
 
     #[test]
     fn sniffs_each_format() {
-        assert_eq!(sniffed(b"{\"status\":\"success\",\"data\":{}}"), Format::Loki);
+        assert_eq!(
+            sniffed(b"{\"status\":\"success\",\"data\":{}}"),
+            Format::Loki
+        );
         assert_eq!(
             sniffed(b"\n {\"data\":{\"resultType\":\"streams\"}}"),
             Format::Loki

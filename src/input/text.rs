@@ -24,12 +24,12 @@ pub(super) fn read<R: BufRead>(
     let mut stats = ReadStats::default();
     let mut buf = Vec::new();
     let max = ctx.opts.max_line_bytes;
-    while let Some(len) = read_line_bounded(&mut input, &mut buf, max).map_err(|source| {
-        ReadError::Io {
+    while let Some(len) =
+        read_line_bounded(&mut input, &mut buf, max).map_err(|source| ReadError::Io {
             path: ctx.path.clone(),
             source,
-        }
-    })? {
+        })?
+    {
         if len == 0 {
             stats.empty += 1;
             continue;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hash::{mix, template};
 use super::templates::Templates;
-use super::tfidf::{TfIdf, Term};
+use super::tfidf::{Term, TfIdf};
 use crate::pipeline::normalise::{normalise, Tokens, MAX_TOKENS};
 
 /// Width of the random projection of the TF-IDF vector.

@@ -47,6 +47,9 @@ pub struct TrainParams {
     pub max_vocab: usize,
     /// Lines kept (uniformly at random) to fit the forest and calibrate the threshold.
     pub reservoir: usize,
+    /// Isolate a line at the first tree node whose training range it falls outside, so
+    /// that values never seen in training (new tokens, new templates) score as novel.
+    pub range_check: bool,
 }
 
 impl Default for TrainParams {
@@ -54,11 +57,12 @@ impl Default for TrainParams {
         Self {
             contamination: 0.01,
             trees: 100,
-            subsample: 256,
+            subsample: 1024,
             seed: 42,
             min_df: 2,
             max_vocab: 100_000,
             reservoir: 50_000,
+            range_check: true,
         }
     }
 }
@@ -217,7 +221,8 @@ impl Model {
 /// The model trained on the bundled sample, compiled into the binary so that
 /// `loganomaly replay` works with no model file at hand.
 pub fn bundled() -> Result<Model, ModelError> {
-    static BYTES: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.model"));
+    static BYTES: &[u8] =
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.model"));
     Model::from_bytes(BYTES, "bundled model (models/default.model)")
 }
 
@@ -287,6 +292,7 @@ impl Trainer {
             .n_trees(p.trees)
             .max_samples(p.subsample)
             .seed(p.seed)
+            .range_check(p.range_check)
             .fit(&DatasetBase::from(rows))?;
         let mut model = Model {
             meta: ModelMeta {
@@ -372,16 +378,28 @@ mod tests {
     fn novel_lines_score_above_threshold_and_normal_ones_below() {
         let model = train(&normal_lines());
         let normal = model.score("user 77 logged in from 10.0.3.4").unwrap();
-        let novel = model.score("panic: runtime error: invalid memory address or nil pointer").unwrap();
-        assert!(novel > model.threshold, "novel {novel} vs {}", model.threshold);
-        assert!(normal < model.threshold, "normal {normal} vs {}", model.threshold);
+        let novel = model
+            .score("panic: runtime error: invalid memory address or nil pointer")
+            .unwrap();
+        assert!(
+            novel > model.threshold,
+            "novel {novel} vs {}",
+            model.threshold
+        );
+        assert!(
+            normal < model.threshold,
+            "normal {normal} vs {}",
+            model.threshold
+        );
     }
 
     #[test]
     fn an_unseen_token_raises_the_score() {
         let model = train(&normal_lines());
         let base = model.score("cache hit for key item:5 in 3us").unwrap();
-        let with_new = model.score("cache hit for key item:5 in 3us segfault").unwrap();
+        let with_new = model
+            .score("cache hit for key item:5 in 3us segfault")
+            .unwrap();
         assert!(with_new > base, "{with_new} <= {base}");
     }
 
@@ -453,7 +471,10 @@ mod tests {
         let model = train(&normal_lines());
         let bytes = model.to_bytes().unwrap();
         let back = Model::from_bytes(&bytes, "m").unwrap();
-        assert_eq!(back.score("disk full").unwrap(), model.score("disk full").unwrap());
+        assert_eq!(
+            back.score("disk full").unwrap(),
+            model.score("disk full").unwrap()
+        );
         assert_eq!(back.threshold, model.threshold);
 
         let truncated = &bytes[..bytes.len() - 10];

@@ -76,7 +76,9 @@ impl Model {
             origin: origin.clone(),
             reason: e.to_string(),
         })?;
-        model.check().map_err(|reason| ModelError::Decode { origin, reason })?;
+        model
+            .check()
+            .map_err(|reason| ModelError::Decode { origin, reason })?;
         Ok(model)
     }
 

@@ -226,7 +226,10 @@ mod tests {
                 .unwrap();
             let want = matrix[(row, col)] / count as f64;
             let got = ours.idf(tok).unwrap();
-            assert!((f64::from(got) - want).abs() < 1e-5, "{tok}: {got} vs {want}");
+            assert!(
+                (f64::from(got) - want).abs() < 1e-5,
+                "{tok}: {got} vs {want}"
+            );
         }
     }
 

@@ -1,4 +1,11 @@
 //! Per-pod aggregation: folds scored lines into statistics per (namespace, pod, container).
+//!
+//! A pod is ranked by its *burst score*: for each minute of log time, how surprising its
+//! count of anomalous lines is if each line were a false positive with the model's
+//! calibrated rate `p`. The surprise of `k` anomalous lines out of `n` is the Chernoff
+//! bound `n * KL(k/n || p)` in log10 units: about `-log10 P(X >= k)` for `X ~ Bin(n, p)`.
+//! It weighs volume and rate together: one odd line in a quiet pod and a handful of false
+//! positives in a chatty one both stay low, while a burst of abnormal lines stands out.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +24,10 @@ pub struct AggregateParams {
     pub top_lines: usize,
     /// Kept lines are cut to this many bytes.
     pub max_line_bytes: usize,
+    /// Length of a burst window, in nanoseconds of log time.
+    pub window_ns: i64,
+    /// Share of lines expected to be anomalous by chance: the model's contamination.
+    pub expected_rate: f64,
 }
 
 impl Default for AggregateParams {
@@ -25,8 +36,33 @@ impl Default for AggregateParams {
             ewma_alpha: 0.1,
             top_lines: 3,
             max_line_bytes: 1024,
+            window_ns: 60_000_000_000,
+            expected_rate: 0.01,
         }
     }
+}
+
+/// Burst score from which a pod counts as anomalous: a one-in-a-billion chance for one
+/// window, so that a cluster of hundreds of pods watched all day stays quiet when healthy.
+pub const BURST_THRESHOLD: f32 = 9.0;
+
+/// `n * KL(k/n || p) / ln 10`: how surprising `k` anomalous lines out of `n` are when each
+/// is anomalous by chance with probability `p` (0 when no more than expected).
+pub fn burst_surprise(k: u32, n: u32, p: f64) -> f32 {
+    if n == 0 || p <= 0.0 || p >= 1.0 {
+        return 0.0;
+    }
+    let q = f64::from(k) / f64::from(n);
+    if q <= p {
+        return 0.0;
+    }
+    let hit = q * (q / p).ln();
+    let miss = if q < 1.0 {
+        (1.0 - q) * ((1.0 - q) / (1.0 - p)).ln()
+    } else {
+        0.0
+    };
+    (f64::from(n) * (hit + miss) / std::f64::consts::LN_10) as f32
 }
 
 /// One of a pod's most anomalous lines.
@@ -56,8 +92,19 @@ pub struct PodStats {
     pub peak_ewma: f32,
     /// Highest single-line score.
     pub max_score: f32,
+    /// Highest burst score of any window (see the module docs).
+    pub peak_burst: f32,
     /// Most anomalous lines, highest first.
     pub top: Vec<TopLine>,
+    /// Index of the current burst window.
+    #[serde(skip)]
+    window: i64,
+    /// Lines in the current window.
+    #[serde(skip)]
+    window_lines: u32,
+    /// Anomalous lines in the current window.
+    #[serde(skip)]
+    window_anomalous: u32,
 }
 
 impl PodStats {
@@ -102,6 +149,18 @@ impl Aggregator {
         };
         pod.lines += 1;
         pod.anomalous += u64::from(scored.anomalous);
+        let window = scored.log.ts_ns.div_euclid(p.window_ns.max(1));
+        if window != pod.window {
+            pod.window = window;
+            pod.window_lines = 0;
+            pod.window_anomalous = 0;
+        }
+        pod.window_lines = pod.window_lines.saturating_add(1);
+        if scored.anomalous {
+            pod.window_anomalous = pod.window_anomalous.saturating_add(1);
+            let burst = burst_surprise(pod.window_anomalous, pod.window_lines, p.expected_rate);
+            pod.peak_burst = pod.peak_burst.max(burst);
+        }
         pod.peak_ewma = pod.peak_ewma.max(pod.ewma);
         pod.max_score = pod.max_score.max(scored.score);
         let worst_kept = pod.top.last().map_or(f32::MIN, |t| t.score);
@@ -139,20 +198,24 @@ impl Aggregator {
                 ewma: 0.0,
                 peak_ewma: 0.0,
                 max_score: 0.0,
+                peak_burst: 0.0,
                 top: Vec::new(),
+                window: i64::MIN,
+                window_lines: 0,
+                window_anomalous: 0,
             });
         }
         self.by_stream.insert(ptr, (Arc::clone(stream), idx));
         idx
     }
 
-    /// Pods ranked most anomalous first: by peak moving average, then anomalous lines.
+    /// Pods ranked most anomalous first: by peak burst score, then peak moving average.
     pub fn ranked(&self) -> Vec<&PodStats> {
         let mut pods: Vec<&PodStats> = self.pods.iter().collect();
         pods.sort_by(|a, b| {
-            b.peak_ewma
-                .total_cmp(&a.peak_ewma)
-                .then(b.anomalous.cmp(&a.anomalous))
+            b.peak_burst
+                .total_cmp(&a.peak_burst)
+                .then(b.peak_ewma.total_cmp(&a.peak_ewma))
                 .then_with(|| a.stream.cmp(&b.stream))
         });
         pods
@@ -206,17 +269,65 @@ mod tests {
     }
 
     #[test]
+    fn burst_surprise_grows_with_rate_and_volume() {
+        assert_eq!(burst_surprise(0, 100, 0.01), 0.0);
+        assert_eq!(burst_surprise(1, 100, 0.01), 0.0); // exactly the expected rate
+        let one_in_ten = burst_surprise(1, 10, 0.01);
+        let five_in_fifty = burst_surprise(5, 50, 0.01);
+        assert!(five_in_fifty > one_in_ten, "same rate, more evidence");
+        assert!(burst_surprise(10, 50, 0.01) > five_in_fifty, "higher rate");
+        // all of n lines anomalous: -log10(p^n) exactly
+        assert!((burst_surprise(3, 3, 0.01) - 6.0).abs() < 1e-4);
+        // close to the exact binomial tail for a moderate case: P(X >= 5 | 50, 0.01) ~ 1.3e-4
+        let exact = -(1.3e-4f64).log10() as f32;
+        assert!((burst_surprise(5, 50, 0.01) - exact).abs() < 1.5);
+        assert_eq!(burst_surprise(1, 0, 0.01), 0.0);
+    }
+
+    #[test]
+    fn windows_follow_log_time() {
+        let mut agg = Aggregator::new(AggregateParams::default());
+        let s = stream("a");
+        let at = |ts: i64, score: f32| ScoredLine {
+            log: LogLine {
+                ts_ns: ts,
+                stream: Arc::clone(&s),
+                line: "x".into(),
+            },
+            score,
+            anomalous: score >= 0.6,
+        };
+        // four anomalous lines spread over four minutes: never a burst
+        for m in 0..4 {
+            agg.add(&at(m * 60_000_000_000, 0.9));
+            for i in 1..50 {
+                agg.add(&at(m * 60_000_000_000 + i, 0.4));
+            }
+        }
+        let spread = agg.ranked()[0].peak_burst;
+        // the same four in one minute
+        for i in 0..4 {
+            agg.add(&at(10 * 60_000_000_000 + i, 0.9));
+        }
+        assert!(agg.ranked()[0].peak_burst > spread + 3.0);
+    }
+
+    #[test]
     fn a_burst_outranks_a_single_outlier() {
         let mut agg = Aggregator::new(AggregateParams::default());
         let (burst, single) = (stream("burst"), stream("single"));
         for i in 0..100 {
             agg.add(&scored(&single, if i == 50 { 0.9 } else { 0.4 }, "s"));
-            agg.add(&scored(&burst, if (40..60).contains(&i) { 0.7 } else { 0.4 }, "b"));
+            agg.add(&scored(
+                &burst,
+                if (40..50).contains(&i) { 0.7 } else { 0.4 },
+                "b",
+            ));
         }
         let ranked = agg.ranked();
         assert_eq!(ranked[0].stream.pod, "burst");
         assert_eq!(ranked[1].max_score, 0.9);
-        assert_eq!(ranked[0].anomalous, 20);
+        assert_eq!(ranked[0].anomalous, 10);
     }
 
     #[test]

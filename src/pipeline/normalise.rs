@@ -509,7 +509,9 @@ fn scan(s: &str, out: &mut Tokens) {
             continue;
         }
         let start = i;
-        if bytes[i] == b'/' || is_url_start(&bytes[i..]) {
+        let path_start =
+            bytes[i] == b'/' && bytes.get(i + 1).is_some_and(u8::is_ascii_alphanumeric);
+        if path_start || is_url_start(&bytes[i..]) {
             while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'"' | b'\'' | b'>') {
                 i += 1;
             }
@@ -622,14 +624,22 @@ fn compound(w: &str, out: &mut Tokens) {
             continue;
         }
         let segments = part.split(['.', '-', '%']).filter(|p| !p.is_empty());
-        let keep = segments.clone().count().saturating_sub(pod_hash_parts(part));
+        let keep = segments
+            .clone()
+            .count()
+            .saturating_sub(pod_hash_parts(part));
         for seg in segments.take(keep) {
             match whole_word_mask(seg) {
                 Some(mask) => out.push(mask),
                 None => simple(seg, out),
             }
         }
-        if keep < part.split(['.', '-', '%']).filter(|p| !p.is_empty()).count() {
+        if keep
+            < part
+                .split(['.', '-', '%'])
+                .filter(|p| !p.is_empty())
+                .count()
+        {
             out.push("<pod>");
         }
     }
@@ -682,7 +692,10 @@ fn whole_word_mask(w: &str) -> Option<&'static str> {
         if is_ipv4(w) {
             return Some("<ip>");
         }
-        if is_number(w) || is_number_with_unit(w) {
+        if is_number(w) {
+            return Some(decimal_magnitude(w));
+        }
+        if is_number_with_unit(w) {
             return Some(duration_unit(w).unwrap_or("<num>"));
         }
         if is_time(w) || is_date(w) {
@@ -724,6 +737,23 @@ fn is_number(w: &str) -> bool {
     let frac_ok = frac.is_empty() || digits(frac);
     let exp_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e)));
     int_ok && frac_ok && exp_ok && !mantissa.ends_with('.')
+}
+
+/// Integers are ids, counts and sizes: one placeholder. Decimal fractions are mostly
+/// durations in seconds or ratios, whose order of magnitude is the signal (a request that
+/// took `120.008` s against the usual `0.124`): they keep their integer digit count.
+fn decimal_magnitude(w: &str) -> &'static str {
+    let w = w.trim_start_matches(['-', '+']);
+    match w.split_once('.') {
+        None => "<num>",
+        Some((int, _)) if w.contains(['e', 'E']) || int.contains(',') => "<num>",
+        Some((int, _)) => match int.trim_start_matches('0').len() {
+            0 => "<dec0>",
+            1 => "<dec1>",
+            2 => "<dec2>",
+            _ => "<dec3>",
+        },
+    }
 }
 
 /// `512Mi`, `12ms`, `1m30s`, `99.5%`: a number with a size or time unit; several
@@ -919,7 +949,7 @@ mod tests {
             (
                 "ingress-nginx access",
                 r#"10.244.1.7 - - [14/Nov/2023:22:13:20 +0000] "GET /api/v1/orders?id=42&sort=asc HTTP/1.1" 504 612 "-" "curl/8.1" 731 5.003 [shop-checkout-80] [] 10.244.2.9:8080 0 5.001 504 9f8e7d6c5b4a39281706f5e4d3c2b1a0"#,
-                "<ip> <ts> <num> get api v1 orders id <val> sort <val> http <status_5xx> <num> curl <num> <num> <num> shop checkout <num> <ip> <num> <num> <num> <hex>",
+                "<ip> <ts> <num> get api v1 orders id <val> sort <val> http <status_5xx> <num> curl <dec1> <num> <dec1> shop checkout <num> <ip> <num> <dec1> <num> <hex>",
                 Level::Unknown,
             ),
             (
@@ -1019,6 +1049,12 @@ mod tests {
                 Level::Unknown,
             ),
             (
+                "spring servlet logger with brackets",
+                "o.a.c.c.C.[.[.[/].[dispatcherServlet]    : Servlet.service() threw exception",
+                "dispatcherservlet servlet service threw exception",
+                Level::Unknown,
+            ),
+            (
                 "daemonset pod and statefulset pod",
                 "evicting kube-proxy-7xk2p and postgres-0",
                 "evicting kube proxy <pod> and postgres <num>",
@@ -1054,10 +1090,7 @@ mod tests {
 
     #[test]
     fn broken_json_falls_back_to_text() {
-        assert_eq!(
-            norm(r#"{"msg":"unterminated }"#).0,
-            "msg unterminated"
-        );
+        assert_eq!(norm(r#"{"msg":"unterminated }"#).0, "msg unterminated");
         // valid JSON without any message field is tokenised as text too
         assert_eq!(norm(r#"{"a":1}"#).0, "<num>");
     }
@@ -1071,7 +1104,9 @@ mod tests {
     fn numbers_and_units() {
         for (w, mask) in [
             ("42", Some("<num>")),
-            ("-3.5", Some("<num>")),
+            ("-3.5", Some("<dec1>")),
+            ("0.124", Some("<dec0>")),
+            ("120.008", Some("<dec3>")),
             ("1,024", Some("<num>")),
             ("1e-3", Some("<num>")),
             ("512Mi", Some("<num>")),

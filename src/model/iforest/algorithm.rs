@@ -44,8 +44,9 @@ pub fn average_path_length(n: usize) -> f64 {
     }
 }
 
-/// One node of a tree, 16 bytes. Internal nodes send `x[feature] < value` to `left`, the rest to
-/// `right`; leaves (`feature == LEAF`) hold in `value` the precomputed path length
+/// One node of a tree, 24 bytes. Internal nodes send `x[feature] < value` to `left`, the rest to
+/// `right`, and keep in `lo..=hi` the range of `feature` over their training rows (for the range
+/// check); leaves (`feature == LEAF`) hold in `value` the precomputed path length
 /// `depth + c(leaf size)`. Child indices are absolute indices into `IsolationForest::nodes`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -54,6 +55,10 @@ struct Node {
     value: f32,
     left: u32,
     right: u32,
+    #[serde(default)]
+    lo: f32,
+    #[serde(default)]
+    hi: f32,
 }
 
 impl Node {
@@ -63,6 +68,8 @@ impl Node {
             value: path_length,
             left: 0,
             right: 0,
+            lo: 0.0,
+            hi: 0.0,
         }
     }
 
@@ -88,6 +95,9 @@ pub struct IsolationForest {
     /// Index of each tree's root in `nodes`; tree `t` owns `roots[t]..roots[t + 1]`.
     roots: Vec<u32>,
     nodes: Vec<Node>,
+    /// Whether rows outside a node's training range are isolated at that node.
+    #[serde(default)]
+    range_check: bool,
     /// Memoised result of `validate()`; fitted models start as valid.
     #[serde(skip)]
     checked: OnceLock<bool>,
@@ -99,6 +109,7 @@ impl PartialEq for IsolationForest {
             && self.subsample_size == other.subsample_size
             && self.roots == other.roots
             && self.nodes == other.nodes
+            && self.range_check == other.range_check
     }
 }
 
@@ -141,7 +152,7 @@ impl IsolationForest {
             });
         }
         let total = self.roots.iter().fold(0.0f64, |acc, &root| {
-            acc + f64::from(path_length(&self.nodes, root, row))
+            acc + f64::from(path_length(&self.nodes, root, row, self.range_check))
         });
         Ok(to_score(total, self.normaliser()))
     }
@@ -263,6 +274,9 @@ impl IsolationForest {
                 if !node.value.is_finite() {
                     return invalid(format!("node {index} has a non-finite threshold"));
                 }
+                if !(node.lo.is_finite() && node.hi.is_finite() && node.lo <= node.hi) {
+                    return invalid(format!("node {index} has an invalid training range"));
+                }
                 let child_depth = depth.get(local).map_or(u8::MAX, |d| d.saturating_add(1));
                 if usize::from(child_depth) > MAX_DEPTH_LIMIT {
                     return invalid(format!("tree {tree} is deeper than {MAX_DEPTH_LIMIT}"));
@@ -336,10 +350,10 @@ impl IsolationForest {
             let groups = rows.chunks_exact(width * LANES);
             let tail_rows = groups.remainder().chunks_exact(width);
             for (group, a) in groups.zip(group_acc.chunks_exact_mut(LANES)) {
-                path_lengths_lockstep(&self.nodes, root, group, width, a);
+                path_lengths_lockstep(&self.nodes, root, group, width, a, self.range_check);
             }
             for (a, row) in tail_acc.iter_mut().zip(tail_rows) {
-                *a += f64::from(path_length(&self.nodes, root, row));
+                *a += f64::from(path_length(&self.nodes, root, row, self.range_check));
             }
         }
         for (o, &a) in out.iter_mut().zip(acc.iter()) {
@@ -357,11 +371,13 @@ struct BadValue {
 }
 
 /// Path length of `row` through the tree rooted at `root`: edges walked plus the leaf's
-/// `c(size)`. Only called on validated models, where child indices strictly increase (so the
-/// loop ends) and stay in range; the `get`s keep it panic-free regardless.
+/// `c(size)`; with `range_check`, depth + 1 at the first node whose training range the row's
+/// value lies outside. Only called on validated models, where child indices strictly increase
+/// (so the loop ends) and stay in range; the `get`s keep it panic-free regardless.
 #[inline]
-fn path_length(nodes: &[Node], root: u32, row: &[f32]) -> f32 {
+fn path_length(nodes: &[Node], root: u32, row: &[f32], range_check: bool) -> f32 {
     let mut i = root as usize;
+    let mut depth = 0u32;
     loop {
         let Some(node) = nodes.get(i) else {
             return f32::NAN;
@@ -372,45 +388,69 @@ fn path_length(nodes: &[Node], root: u32, row: &[f32]) -> f32 {
         let Some(&x) = row.get(node.feature as usize) else {
             return f32::NAN;
         };
+        if range_check && (x < node.lo || x > node.hi) {
+            return (depth + 1) as f32;
+        }
         i = if x < node.value {
             node.left
         } else {
             node.right
         } as usize;
+        depth += 1;
     }
 }
 
 /// Walks `LANES` rows (`group`, row-major, `width` columns each) through one tree together,
 /// adding each row's path length to `acc`. The walks are independent, so the CPU overlaps
 /// their memory loads instead of waiting on one root-to-leaf chain at a time. Same
-/// termination and safety argument as [`path_length`].
+/// termination, range-check and safety argument as [`path_length`].
 #[inline]
-fn path_lengths_lockstep(nodes: &[Node], root: u32, group: &[f32], width: usize, acc: &mut [f64]) {
+fn path_lengths_lockstep(
+    nodes: &[Node],
+    root: u32,
+    group: &[f32],
+    width: usize,
+    acc: &mut [f64],
+    range_check: bool,
+) {
     let mut at = [root as usize; LANES];
+    let mut depth = [0u32; LANES];
+    // path length of a lane isolated by the range check, else NaN while it walks
+    let mut isolated = [f32::NAN; LANES];
     loop {
         let mut moved = false;
         for (lane, i) in at.iter_mut().enumerate() {
             let Some(node) = nodes.get(*i) else { continue };
-            if node.is_leaf() {
+            if node.is_leaf() || !isolated[lane].is_nan() {
                 continue;
             }
             let x = group
                 .get(lane * width + node.feature as usize)
                 .copied()
                 .unwrap_or(f32::NAN);
+            if range_check && (x < node.lo || x > node.hi) {
+                isolated[lane] = (depth[lane] + 1) as f32;
+                continue;
+            }
             *i = if x < node.value {
                 node.left
             } else {
                 node.right
             } as usize;
+            depth[lane] += 1;
             moved = true;
         }
         if !moved {
             break;
         }
     }
-    for (a, &i) in acc.iter_mut().zip(at.iter()) {
-        *a += f64::from(nodes.get(i).map_or(f32::NAN, |n| n.value));
+    for ((a, &i), &iso) in acc.iter_mut().zip(at.iter()).zip(isolated.iter()) {
+        let length = if iso.is_nan() {
+            nodes.get(i).map_or(f32::NAN, |n| n.value)
+        } else {
+            iso
+        };
+        *a += f64::from(length);
     }
 }
 
@@ -500,6 +540,7 @@ fn fit_forest(
     }
 
     let seed = params.seed();
+    let range_check = params.range_check();
     let trees: Vec<Vec<Node>> = (0..n_trees)
         .into_par_iter()
         .map(|tree| build_tree(x, psi, max_depth, tree_rng(seed, tree)))
@@ -526,6 +567,7 @@ fn fit_forest(
         subsample_size: psi,
         roots,
         nodes,
+        range_check,
         checked: OnceLock::from(true),
     })
 }
@@ -565,7 +607,12 @@ fn build_tree(
         };
         nodes[p.slot] = match split {
             None => Node::leaf((p.depth as f64 + average_path_length(members.len())) as f32),
-            Some((feature, threshold)) => {
+            Some(Split {
+                feature,
+                threshold,
+                lo,
+                hi,
+            }) => {
                 let n_left = partition(members, |r| x[[r, feature]] < threshold);
                 let left = nodes.len();
                 nodes.push(Node::leaf(0.0));
@@ -588,11 +635,21 @@ fn build_tree(
                     value: threshold,
                     left: left as u32,
                     right: left as u32 + 1,
+                    lo,
+                    hi,
                 }
             }
         };
     }
     nodes
+}
+
+/// A node's split: `x[feature] < threshold` goes left; the members spanned `lo..=hi`.
+struct Split {
+    feature: usize,
+    threshold: f32,
+    lo: f32,
+    hi: f32,
 }
 
 /// Picks a feature uniformly among those not constant over `members` (by drawing features
@@ -605,7 +662,7 @@ fn choose_split(
     members: &[usize],
     features: &mut [usize],
     rng: &mut Xoshiro256PlusPlus,
-) -> Option<(usize, f32)> {
+) -> Option<Split> {
     let d = features.len();
     for k in 0..d {
         features.swap(k, rng.gen_range(k..d));
@@ -623,7 +680,12 @@ fn choose_split(
             if threshold <= lo {
                 threshold = hi;
             }
-            return Some((feature, threshold));
+            return Some(Split {
+                feature,
+                threshold,
+                lo,
+                hi,
+            });
         }
     }
     None
@@ -1497,5 +1559,51 @@ mod tests {
                 serde_json::from_value(serde_json::to_value(&model).unwrap()).unwrap();
             fresh.validate().unwrap();
         }
+    }
+
+    #[test]
+    fn range_check_isolates_novel_values_and_leaves_known_rows_alone() {
+        let x = uniform(256, 3, 11);
+        let plain = fit_with(&x, IsolationForest::params().seed(3).max_samples(256));
+        let checked = fit_with(
+            &x,
+            IsolationForest::params()
+                .seed(3)
+                .max_samples(256)
+                .range_check(true),
+        );
+        // psi = n_rows: every training row lies inside every range on its own paths
+        let a = plain.score_samples(x.view()).unwrap();
+        let b = checked.score_samples(x.view()).unwrap();
+        assert_eq!(bits(&a), bits(&b));
+        // a value beyond the training range is isolated sooner with the check
+        let far = ndarray::array![[0.5f32, 0.5, 50.0]];
+        let (sp, sc) = (
+            plain.score_samples(far.view()).unwrap()[0],
+            checked.score_samples(far.view()).unwrap()[0],
+        );
+        assert!(sc > sp + 0.05, "checked {sc} vs plain {sp}");
+        assert!(sc > a.iter().copied().fold(0.0, f32::max));
+        // batch and single-row scoring agree with the check on
+        let mixed = ndarray::concatenate![ndarray::Axis(0), x.view(), far.view()];
+        let batch = checked.score_samples(mixed.view()).unwrap();
+        for (i, row) in mixed.outer_iter().enumerate() {
+            let one = checked.score_one(row.as_slice().unwrap()).unwrap();
+            assert_eq!(one.to_bits(), batch[i].to_bits(), "row {i}");
+        }
+    }
+
+    #[test]
+    fn an_inverted_training_range_is_corrupt() {
+        let model = fit_with(&uniform(64, 2, 1), IsolationForest::params().n_trees(2));
+        let mut json = serde_json::to_value(&model).unwrap();
+        let nodes = json["nodes"].as_array_mut().unwrap();
+        let internal = nodes
+            .iter_mut()
+            .find(|n| n["feature"].as_u64() != Some(u64::from(LEAF)))
+            .unwrap();
+        internal["lo"] = serde_json::json!(2.0);
+        internal["hi"] = serde_json::json!(1.0);
+        assert_corrupt(json, "range");
     }
 }

@@ -24,6 +24,7 @@ pub struct IsolationForestValidParams {
     max_samples: usize,
     max_depth: Option<usize>,
     seed: u64,
+    range_check: bool,
 }
 
 /// Unchecked isolation forest hyperparameters with consuming setters.
@@ -49,6 +50,7 @@ impl IsolationForestParams {
             max_samples: DEFAULT_MAX_SAMPLES,
             max_depth: None,
             seed: 0,
+            range_check: false,
         })
     }
 
@@ -78,6 +80,18 @@ impl IsolationForestParams {
         self.0.seed = seed;
         self
     }
+
+    /// Isolates a row at the first node where its value of the split feature lies outside
+    /// the range the node's training rows spanned (path length: that node's depth + 1).
+    ///
+    /// Off (the default), scores are those of Liu et al. and scikit-learn, where a row far
+    /// beyond the training data is only ever as isolated as the most extreme training row.
+    /// On, novelty (a value never seen in training) is scored as such; rows inside every
+    /// range they meet score exactly as with it off.
+    pub fn range_check(mut self, on: bool) -> Self {
+        self.0.range_check = on;
+        self
+    }
 }
 
 impl IsolationForestValidParams {
@@ -99,6 +113,11 @@ impl IsolationForestValidParams {
     /// Random seed of the forest.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// Whether rows outside a node's training range are isolated at that node.
+    pub fn range_check(&self) -> bool {
+        self.range_check
     }
 }
 
