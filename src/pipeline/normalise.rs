@@ -527,8 +527,8 @@ fn scan(s: &str, out: &mut Tokens) {
 }
 
 fn is_url_start(b: &[u8]) -> bool {
-    let lower = |n: usize| b.get(..n).map(<[u8]>::to_ascii_lowercase);
-    lower(7).is_some_and(|p| p == b"http://") || lower(8).is_some_and(|p| p == b"https://")
+    let starts = |p: &[u8]| b.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    starts(b"http://") || starts(b"https://")
 }
 
 /// A URL or an absolute path: scheme, host and path segments are tokenised; query
@@ -659,10 +659,7 @@ fn simple(w: &str, out: &mut Tokens) {
         return;
     }
     out.push_lower(w);
-    if matches!(
-        w.to_ascii_lowercase().as_str(),
-        "status" | "code" | "status_code"
-    ) {
+    if ["status", "code"].iter().any(|k| w.eq_ignore_ascii_case(k)) {
         out.status_next = true;
     }
 }
@@ -794,14 +791,17 @@ fn unit_kind(unit: &str) -> Option<UnitKind> {
     if unit.chars().count() > 3 {
         return None;
     }
-    let lower = unit.to_ascii_lowercase();
-    match lower.as_str() {
-        "ns" | "us" | "µs" | "ms" | "s" | "m" | "h" | "d" | "sec" | "min" | "hr" => {
-            Some(UnitKind::Time)
-        }
-        "b" | "k" | "kb" | "kib" | "ki" | "mb" | "mib" | "mi" | "gb" | "gib" | "gi" | "tb"
-        | "tib" | "ti" | "%" => Some(UnitKind::Size),
-        _ => None,
+    const TIME: [&str; 11] = ["ns", "us", "µs", "ms", "s", "m", "h", "d", "sec", "min", "hr"];
+    const SIZE: [&str; 15] = [
+        "b", "k", "kb", "kib", "ki", "mb", "mib", "mi", "gb", "gib", "gi", "tb", "tib", "ti", "%",
+    ];
+    let is = |list: &[&str]| list.iter().any(|u| unit.eq_ignore_ascii_case(u));
+    if is(&TIME) {
+        Some(UnitKind::Time)
+    } else if is(&SIZE) {
+        Some(UnitKind::Size)
+    } else {
+        None
     }
 }
 
