@@ -130,7 +130,7 @@ impl ReplayReport {
 }
 
 /// Width of the pod column.
-const POD_COL: usize = 46;
+const POD_COL: usize = 56;
 /// Longest line excerpt shown.
 const EXCERPT: usize = 110;
 

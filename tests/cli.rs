@@ -173,3 +173,19 @@ fn help_explains_every_command() {
     let out = run(bin().args(["replay", "--help"]));
     assert!(stdout(&out).contains("dataset/sample-loki-logs.json"));
 }
+
+#[test]
+fn the_bundled_sample_is_exactly_what_the_generator_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sample.json");
+    let res = run(bin()
+        .args(["generate", "--lines", "100000", "--seed", "42", "--out"])
+        .arg(&out));
+    assert!(res.status.success(), "{}", stderr(&res));
+    let same = |a: &Path, b: &Path| std::fs::read(a).unwrap() == std::fs::read(b).unwrap();
+    assert!(same(&out, &root().join("dataset/sample-loki-logs.json")));
+    assert!(same(
+        &dir.path().join("sample.labels.jsonl"),
+        &root().join("dataset/sample-loki-logs.labels.jsonl")
+    ));
+}

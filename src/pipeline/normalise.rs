@@ -791,7 +791,9 @@ fn unit_kind(unit: &str) -> Option<UnitKind> {
     if unit.chars().count() > 3 {
         return None;
     }
-    const TIME: [&str; 11] = ["ns", "us", "µs", "ms", "s", "m", "h", "d", "sec", "min", "hr"];
+    const TIME: [&str; 11] = [
+        "ns", "us", "µs", "ms", "s", "m", "h", "d", "sec", "min", "hr",
+    ];
     const SIZE: [&str; 15] = [
         "b", "k", "kb", "kib", "ki", "mb", "mib", "mi", "gb", "gib", "gi", "tb", "tib", "ti", "%",
     ];
