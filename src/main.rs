@@ -116,6 +116,26 @@ struct ReplayArgs {
     /// Do not evaluate against labels even when a labels file is found.
     #[arg(long, conflicts_with = "labels")]
     no_labels: bool,
+    /// Serve /metrics, /healthz, /readyz and /api/v1/pods on this address while replaying,
+    /// and keep serving after the end until interrupted (try the dashboards without a Loki).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// With --listen: release lines in log-time order at this multiple of real time
+    /// (`10x` or `10`); the file is then held in memory to sort it.
+    #[arg(long, value_name = "FACTOR", value_parser = parse_speed, requires = "listen")]
+    speed: Option<f64>,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim_end_matches(['x', 'X'])
+        .parse()
+        .map_err(|_| format!("{s:?} is not a speed such as 10x"))?;
+    if n.is_finite() && n > 0.0 {
+        Ok(n)
+    } else {
+        Err(format!("speed must be positive, got {s}"))
+    }
 }
 
 #[derive(Args)]
@@ -216,6 +236,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
+    if let Some(listen) = a.listen {
+        return replay_listen(a, listen);
+    }
     let (model, origin) = a.model.load()?;
     let run_opts = RunOptions {
         read: a.input.options()?,
@@ -247,6 +270,48 @@ fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
         }
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+fn replay_listen(a: ReplayArgs, listen: std::net::SocketAddr) -> Result<ExitCode> {
+    use loganomaly::serve::{self, replay::ReplayServe, StageConfig};
+    let (mut model, origin) = a.model.load()?;
+    if let Some(t) = a.model.threshold {
+        model.threshold = t;
+    }
+    let opts = ReplayServe {
+        path: a.file.clone(),
+        read: a.input.options()?,
+        speed: a.speed,
+        listen,
+        stage: StageConfig {
+            live: false,
+            ..StageConfig::default()
+        },
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let start = Instant::now();
+    let summary = runtime.block_on(serve::replay::run(
+        opts,
+        model,
+        &origin,
+        serve::shutdown_signal(),
+        |s| {
+            println!(
+                "replayed {} lines of {} in {:.2} s; serving http://{}/metrics until interrupted (Ctrl-C)",
+                s.read.lines,
+                a.file.display(),
+                start.elapsed().as_secs_f64(),
+                s.local_addr
+            );
+            if let Some(e) = &s.error {
+                eprintln!("error: {e} (the {} lines before it were scored)", s.read.lines);
+            }
+        },
+    ))?;
+    Ok(match summary.error {
+        Some(_) => ExitCode::FAILURE,
+        None => ExitCode::SUCCESS,
+    })
 }
 
 /// One line of `loganomaly score` output.

@@ -28,6 +28,8 @@ pub struct AggregateParams {
     pub window_ns: i64,
     /// Share of lines expected to be anomalous by chance: the model's contamination.
     pub expected_rate: f64,
+    /// Kept top lines older than this (log time) are dropped; `None` keeps them forever.
+    pub top_max_age_ns: Option<i64>,
 }
 
 impl Default for AggregateParams {
@@ -38,6 +40,7 @@ impl Default for AggregateParams {
             max_line_bytes: 1024,
             window_ns: 60_000_000_000,
             expected_rate: 0.01,
+            top_max_age_ns: None,
         }
     }
 }
@@ -96,6 +99,16 @@ pub struct PodStats {
     pub peak_burst: f32,
     /// Most anomalous lines, highest first.
     pub top: Vec<TopLine>,
+    /// Timestamp of the pod's latest line (Unix nanoseconds).
+    pub last_ts: i64,
+    /// When the pod last had lines, on the caller's clock (see [`Aggregator::drain_changed`]).
+    pub seen_at: i64,
+    /// Burst score of the current window.
+    pub window_burst: f32,
+    /// Burst score of the previous window.
+    pub prev_window_burst: f32,
+    /// Highest line score in the current window.
+    pub window_max: f32,
     /// Index of the current burst window.
     #[serde(skip)]
     window: i64,
@@ -105,9 +118,38 @@ pub struct PodStats {
     /// Anomalous lines in the current window.
     #[serde(skip)]
     window_anomalous: u32,
+    /// Lines added since the last [`Aggregator::drain_changed`].
+    #[serde(skip)]
+    pub new_lines: u64,
+    /// Anomalous lines added since the last [`Aggregator::drain_changed`].
+    #[serde(skip)]
+    pub new_anomalous: u64,
 }
 
 impl PodStats {
+    fn new(stream: &Arc<Stream>) -> Self {
+        Self {
+            stream: Arc::clone(stream),
+            lines: 0,
+            anomalous: 0,
+            ewma: 0.0,
+            peak_ewma: 0.0,
+            max_score: 0.0,
+            peak_burst: 0.0,
+            top: Vec::new(),
+            last_ts: i64::MIN,
+            seen_at: i64::MIN,
+            window_burst: 0.0,
+            prev_window_burst: 0.0,
+            window_max: 0.0,
+            window: i64::MIN,
+            window_lines: 0,
+            window_anomalous: 0,
+            new_lines: 0,
+            new_anomalous: 0,
+        }
+    }
+
     /// Share of lines that were anomalous.
     pub fn anomaly_rate(&self) -> f64 {
         if self.lines == 0 {
@@ -116,15 +158,62 @@ impl PodStats {
             self.anomalous as f64 / self.lines as f64
         }
     }
+
+    /// Burst score of the last two windows: does not drop to zero as a new minute starts.
+    pub fn recent_burst(&self) -> f32 {
+        self.window_burst.max(self.prev_window_burst)
+    }
+
+    fn roll_window(&mut self, window: i64) {
+        if window == self.window {
+            return;
+        }
+        self.prev_window_burst = if window == self.window.saturating_add(1) {
+            self.window_burst
+        } else {
+            0.0
+        };
+        self.window = window;
+        self.window_lines = 0;
+        self.window_anomalous = 0;
+        self.window_burst = 0.0;
+        self.window_max = 0.0;
+    }
+
+    fn keep_top(&mut self, scored: &ScoredLine, p: &AggregateParams) {
+        if let Some(age) = p.top_max_age_ns {
+            let oldest = scored.log.ts_ns.saturating_sub(age);
+            self.top.retain(|t| t.ts_ns >= oldest);
+        }
+        let worst_kept = self.top.last().map_or(f32::MIN, |t| t.score);
+        if self.top.len() >= p.top_lines && scored.score <= worst_kept {
+            return;
+        }
+        let line = &scored.log.line;
+        let cut = floor_char_boundary(line, p.max_line_bytes);
+        let top = TopLine {
+            ts_ns: scored.log.ts_ns,
+            score: scored.score,
+            line: line[..cut].to_string(),
+        };
+        let at = self.top.partition_point(|t| t.score >= top.score);
+        self.top.insert(at, top);
+        self.top.truncate(p.top_lines);
+    }
 }
 
-/// Statistics of every pod seen.
+/// Identity of a pod's container.
+type PodId = (String, String, String);
+
+/// Statistics of every pod seen; pods idle for too long can be evicted.
 #[derive(Debug, Default)]
 pub struct Aggregator {
     params: AggregateParams,
-    pods: Vec<PodStats>,
-    by_id: HashMap<(String, String, String), usize>,
-    /// Stream pointer -> pod index; holding the Arc keeps the address from being reused.
+    /// Pod slots; `None` after eviction, reused through `free`.
+    pods: Vec<Option<PodStats>>,
+    free: Vec<usize>,
+    by_id: HashMap<PodId, usize>,
+    /// Stream pointer -> pod slot; holding the Arc keeps the address from being reused.
     by_stream: HashMap<usize, (Arc<Stream>, usize)>,
 }
 
@@ -141,7 +230,9 @@ impl Aggregator {
     pub fn add(&mut self, scored: &ScoredLine) {
         let idx = self.index(&scored.log.stream);
         let p = &self.params;
-        let pod = &mut self.pods[idx];
+        let Some(pod) = self.pods.get_mut(idx).and_then(Option::as_mut) else {
+            return;
+        };
         pod.ewma = if pod.lines == 0 {
             scored.score
         } else {
@@ -149,33 +240,21 @@ impl Aggregator {
         };
         pod.lines += 1;
         pod.anomalous += u64::from(scored.anomalous);
-        let window = scored.log.ts_ns.div_euclid(p.window_ns.max(1));
-        if window != pod.window {
-            pod.window = window;
-            pod.window_lines = 0;
-            pod.window_anomalous = 0;
-        }
+        pod.last_ts = pod.last_ts.max(scored.log.ts_ns);
+        pod.new_lines += 1;
+        pod.new_anomalous += u64::from(scored.anomalous);
+        pod.roll_window(scored.log.ts_ns.div_euclid(p.window_ns.max(1)));
         pod.window_lines = pod.window_lines.saturating_add(1);
+        pod.window_max = pod.window_max.max(scored.score);
         if scored.anomalous {
             pod.window_anomalous = pod.window_anomalous.saturating_add(1);
             let burst = burst_surprise(pod.window_anomalous, pod.window_lines, p.expected_rate);
+            pod.window_burst = pod.window_burst.max(burst);
             pod.peak_burst = pod.peak_burst.max(burst);
         }
         pod.peak_ewma = pod.peak_ewma.max(pod.ewma);
         pod.max_score = pod.max_score.max(scored.score);
-        let worst_kept = pod.top.last().map_or(f32::MIN, |t| t.score);
-        if pod.top.len() < p.top_lines || scored.score > worst_kept {
-            let line = &scored.log.line;
-            let cut = floor_char_boundary(line, p.max_line_bytes);
-            let top = TopLine {
-                ts_ns: scored.log.ts_ns,
-                score: scored.score,
-                line: line[..cut].to_string(),
-            };
-            let at = pod.top.partition_point(|t| t.score >= top.score);
-            pod.top.insert(at, top);
-            pod.top.truncate(p.top_lines);
-        }
+        pod.keep_top(scored, p);
     }
 
     fn index(&mut self, stream: &Arc<Stream>) -> usize {
@@ -188,30 +267,73 @@ impl Aggregator {
             stream.pod.clone(),
             stream.container.clone(),
         );
-        let next = self.pods.len();
-        let idx = *self.by_id.entry(id).or_insert(next);
-        if idx == next {
-            self.pods.push(PodStats {
-                stream: Arc::clone(stream),
-                lines: 0,
-                anomalous: 0,
-                ewma: 0.0,
-                peak_ewma: 0.0,
-                max_score: 0.0,
-                peak_burst: 0.0,
-                top: Vec::new(),
-                window: i64::MIN,
-                window_lines: 0,
-                window_anomalous: 0,
-            });
-        }
+        let idx = match self.by_id.get(&id) {
+            Some(&idx) => idx,
+            None => {
+                let stats = Some(PodStats::new(stream));
+                let idx = match self.free.pop() {
+                    Some(slot) => {
+                        self.pods[slot] = stats;
+                        slot
+                    }
+                    None => {
+                        self.pods.push(stats);
+                        self.pods.len() - 1
+                    }
+                };
+                self.by_id.insert(id, idx);
+                idx
+            }
+        };
         self.by_stream.insert(ptr, (Arc::clone(stream), idx));
         idx
     }
 
+    /// Calls `f` on every pod that got lines since the last call (its `new_lines` and
+    /// `new_anomalous` count them), marks it seen at `now` (any clock, e.g. wall time in
+    /// nanoseconds), then resets those counts.
+    pub fn drain_changed(&mut self, now: i64, mut f: impl FnMut(&PodStats)) {
+        for pod in self.pods.iter_mut().flatten().filter(|p| p.new_lines > 0) {
+            pod.seen_at = now;
+            f(pod);
+            pod.new_lines = 0;
+            pod.new_anomalous = 0;
+        }
+    }
+
+    /// Forgets pods not seen (by [`drain_changed`](Self::drain_changed)) since `now - ttl`,
+    /// so that state does not grow as pods come and go; returns their streams (to drop their
+    /// metric series).
+    pub fn evict_idle(&mut self, now: i64, ttl: i64) -> Vec<Arc<Stream>> {
+        let oldest = now.saturating_sub(ttl);
+        let mut gone = Vec::new();
+        for (idx, slot) in self.pods.iter_mut().enumerate() {
+            if slot.as_ref().is_some_and(|p| p.seen_at < oldest) {
+                if let Some(pod) = slot.take() {
+                    let s = &pod.stream;
+                    self.by_id
+                        .remove(&(s.namespace.clone(), s.pod.clone(), s.container.clone()));
+                    gone.push(pod.stream);
+                    self.free.push(idx);
+                }
+            }
+        }
+        if !gone.is_empty() {
+            let pods = &self.pods;
+            self.by_stream
+                .retain(|_, (_, idx)| pods.get(*idx).is_some_and(Option::is_some));
+        }
+        gone
+    }
+
+    /// Every pod currently tracked.
+    pub fn pods(&self) -> impl Iterator<Item = &PodStats> {
+        self.pods.iter().flatten()
+    }
+
     /// Pods ranked most anomalous first: by peak burst score, then peak moving average.
     pub fn ranked(&self) -> Vec<&PodStats> {
-        let mut pods: Vec<&PodStats> = self.pods.iter().collect();
+        let mut pods: Vec<&PodStats> = self.pods().collect();
         pods.sort_by(|a, b| {
             b.peak_burst
                 .total_cmp(&a.peak_burst)
@@ -221,14 +343,14 @@ impl Aggregator {
         pods
     }
 
-    /// Number of pods (containers) seen.
+    /// Number of pods (containers) tracked.
     pub fn len(&self) -> usize {
-        self.pods.len()
+        self.by_id.len()
     }
 
-    /// Whether no line was added.
+    /// Whether no pod is tracked.
     pub fn is_empty(&self) -> bool {
-        self.pods.is_empty()
+        self.by_id.is_empty()
     }
 }
 
@@ -348,5 +470,50 @@ mod tests {
             .map(|t| (t.score, t.line.as_str()))
             .collect();
         assert_eq!(top, vec![(0.9, "nine"), (0.7, "seve")]);
+    }
+
+    #[test]
+    fn idle_pods_are_evicted_and_slots_reused() {
+        let mut agg = Aggregator::new(AggregateParams::default());
+        let at = |s: &Arc<Stream>, ts: i64| ScoredLine {
+            log: LogLine {
+                ts_ns: ts,
+                stream: Arc::clone(s),
+                line: "x".into(),
+            },
+            score: 0.4,
+            anomalous: false,
+        };
+        let (old, live) = (stream("old"), stream("live"));
+        agg.add(&at(&old, 10));
+        agg.drain_changed(10, |_| {});
+        agg.add(&at(&live, 100));
+        agg.drain_changed(100, |_| {});
+        let gone = agg.evict_idle(100, 50);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].pod, "old");
+        assert_eq!(agg.len(), 1);
+        // the same pod coming back starts afresh in the freed slot
+        agg.add(&at(&stream("old"), 200));
+        assert_eq!(agg.len(), 2);
+        assert_eq!(agg.pods.len(), 2);
+        let back = agg.pods().find(|p| p.stream.pod == "old").unwrap();
+        assert_eq!(back.lines, 1);
+    }
+
+    #[test]
+    fn changed_pods_are_reported_once() {
+        let mut agg = Aggregator::new(AggregateParams::default());
+        agg.add(&scored(&stream("a"), 0.4, "x"));
+        agg.add(&scored(&stream("b"), 0.4, "x"));
+        let mut seen = Vec::new();
+        agg.drain_changed(0, |p| seen.push(p.stream.pod.clone()));
+        seen.sort();
+        assert_eq!(seen, vec!["a", "b"]);
+        agg.drain_changed(0, |_| panic!("nothing changed"));
+        agg.add(&scored(&stream("b"), 0.4, "x"));
+        let mut again = 0;
+        agg.drain_changed(0, |_| again += 1);
+        assert_eq!(again, 1);
     }
 }

@@ -1,0 +1,59 @@
+//! The HTTP endpoints: `/metrics`, `/healthz`, `/readyz` and `/api/v1/pods`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::stage::Shared;
+
+/// OpenMetrics content type, which Prometheus negotiates for.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The service's routes over the shared state.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/pods", get(pods))
+        .with_state(shared)
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.metrics.encode() {
+        Ok(body) => ([(header::CONTENT_TYPE, OPENMETRICS)], body).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n").into_response(),
+    }
+}
+
+/// The process is alive and answering.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when a model is loaded and the source is connected (or finished, for a replay).
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.ready() {
+        return (StatusCode::OK, "ready\n").into_response();
+    }
+    let why = if shared.model().is_none() {
+        "no model loaded yet\n"
+    } else if !shared.source_connected.load(Ordering::Relaxed) {
+        "log source not connected\n"
+    } else {
+        "not ready\n"
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
+}
+
+async fn pods(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.pods.read() {
+        Ok(view) => Json(view.clone()).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "pods view unavailable\n").into_response(),
+    }
+}
