@@ -94,7 +94,7 @@ pub async fn run(
     let stage_shared = Arc::clone(&shared);
     let stage_cfg = opts.stage.clone();
     let stage = std::thread::spawn(move || stage::run(rx, stage_shared, stage_cfg));
-    shared.source_connected.store(true, Ordering::Relaxed);
+    shared.set_source_connected(true);
     let reader_stop = Arc::clone(&stop);
     let read = tokio::task::spawn_blocking(move || feed(&opts, tx, &reader_stop))
         .await
@@ -105,7 +105,7 @@ pub async fn run(
     if !stage_done {
         return Err(ServeError::Worker("the scoring stage"));
     }
-    shared.source_connected.store(false, Ordering::Relaxed);
+    // a finished replay is not a disconnected source: source_up stays 1
     shared.source_done.store(true, Ordering::Relaxed);
     let summary = match read {
         Ok(read) => ReplayServeSummary {

@@ -41,6 +41,12 @@ impl Shared {
         }
     }
 
+    /// Records whether the source is connected, for `/readyz` and `loganomaly_source_up`.
+    pub fn set_source_connected(&self, up: bool) {
+        self.source_connected.store(up, Ordering::Relaxed);
+        self.metrics.source_up.set(i64::from(up));
+    }
+
     /// The model in use, if one is loaded.
     pub fn model(&self) -> Option<Arc<Model>> {
         self.model.read().ok().and_then(|m| m.clone())
