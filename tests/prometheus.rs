@@ -117,7 +117,10 @@ fn start_prometheus(dir: &Path, target: u16, port: u16) -> Guard {
     std::fs::write(&config_path, config).expect("write config");
     let child = Command::new(PROMETHEUS)
         .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -161,7 +164,10 @@ fn dashboard_exprs(namespace: &str, pod: &str) -> Vec<String> {
             }
         }
         for v in d["templating"]["list"].as_array().into_iter().flatten() {
-            if let Some(q) = v["query"].as_str().and_then(|q| q.strip_prefix("label_values(")) {
+            if let Some(q) = v["query"]
+                .as_str()
+                .and_then(|q| q.strip_prefix("label_values("))
+            {
                 // label_values(<selector>, label) -> the selector itself
                 let selector = q.rsplit_once(',').map_or(q, |(s, _)| s);
                 out.push(selector.to_string());
@@ -214,8 +220,15 @@ fn a_real_prometheus_scrapes_the_replay_and_the_dashboards_and_rules_work() {
     std::thread::sleep(Duration::from_secs(4));
 
     // per-pod series exist for the sample's pods
-    let pods = query(prom_port, "count(count by (pod) (loganomaly_pod_lines_total))");
-    let n: f64 = pods[0]["value"][1].as_str().unwrap_or("0").parse().unwrap_or(0.0);
+    let pods = query(
+        prom_port,
+        "count(count by (pod) (loganomaly_pod_lines_total))",
+    );
+    let n: f64 = pods[0]["value"][1]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0.0);
     assert!(n >= 55.0, "only {n} pods exported");
 
     // incident pods crossed the burst threshold during the replay; healthy ones did not

@@ -7,6 +7,7 @@
 //!   without a Loki.
 
 pub mod http;
+pub mod learn;
 pub mod replay;
 pub mod stage;
 

@@ -17,6 +17,8 @@ use crate::metrics::Metrics;
 use crate::model::{Model, TokenWeight};
 use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodStats};
 
+use super::learn::{self, LearnConfig, Learner};
+
 /// State shared between the stage and the HTTP handlers.
 #[derive(Debug, Default)]
 pub struct Shared {
@@ -111,6 +113,10 @@ pub struct StageConfig {
     pub view_pods: usize,
     /// Replaces credentials in lines before they leave the process.
     pub redact: fn(&str) -> String,
+    /// Retraining; `None` keeps the model it starts with.
+    pub learn: Option<LearnConfig>,
+    /// With no model at start, train one on this many first lines (they are scored after).
+    pub initial_training_lines: usize,
 }
 
 impl Default for StageConfig {
@@ -121,6 +127,8 @@ impl Default for StageConfig {
             live: true,
             view_pods: 100,
             redact: |s| s.to_string(),
+            learn: None,
+            initial_training_lines: 50_000,
         }
     }
 }
@@ -131,11 +139,16 @@ const REFRESH: Duration = Duration::from_secs(1);
 /// Runs the stage until `rx` closes and every received line is scored.
 pub fn run(mut rx: Receiver<LogLine>, shared: Arc<Shared>, cfg: StageConfig) {
     let mut agg: Option<Aggregator> = None;
+    let mut learner = cfg.learn.clone().map(Learner::new);
     let mut batch: Vec<LogLine> = Vec::with_capacity(cfg.batch_lines);
+    let mut untrained: Vec<LogLine> = Vec::new();
     let mut scores = Vec::new();
     let started = Instant::now();
     let mut last_refresh = Instant::now();
-    while let Some(first) = rx.blocking_recv() {
+    loop {
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
         batch.push(first);
         while batch.len() < cfg.batch_lines {
             match rx.try_recv() {
@@ -143,22 +156,74 @@ pub fn run(mut rx: Receiver<LogLine>, shared: Arc<Shared>, cfg: StageConfig) {
                 Err(_) => break,
             }
         }
+        shared.metrics.lines_ingested.inc_by(batch.len() as u64);
+        if shared.model().is_none() {
+            untrained.append(&mut batch);
+            if untrained.len() < cfg.initial_training_lines {
+                continue;
+            }
+            train_first(&untrained, &shared, &cfg);
+            batch = std::mem::take(&mut untrained);
+        }
         let Some(model) = shared.model() else {
             shared.metrics.lines_dropped.inc_by(batch.len() as u64);
             batch.clear();
             continue;
         };
         let agg = agg.get_or_insert_with(|| Aggregator::new(aggregate_params(&model)));
-        shared.metrics.lines_ingested.inc_by(batch.len() as u64);
-        score_batch(&model, &mut batch, &mut scores, agg, &shared, &cfg);
+        score_batch(
+            &model,
+            &mut batch,
+            &mut scores,
+            agg,
+            learner.as_mut(),
+            &shared,
+            &cfg,
+        );
         agg.drain_changed(nanos_since(started), |pod| shared.metrics.update_pod(pod));
         if last_refresh.elapsed() >= REFRESH {
             refresh(agg, &model, &shared, &cfg, nanos_since(started));
+            if let Some(l) = learner.as_mut() {
+                l.poll(&shared);
+            }
             last_refresh = Instant::now();
         }
     }
-    if let (Some(agg), Some(model)) = (agg.as_mut(), shared.model()) {
-        refresh(agg, &model, &shared, &cfg, nanos_since(started));
+    finish(untrained, agg, &shared, &cfg, started);
+}
+
+/// The source has ended: train on what came if there is still no model, score the rest.
+fn finish(
+    mut untrained: Vec<LogLine>,
+    mut agg: Option<Aggregator>,
+    shared: &Arc<Shared>,
+    cfg: &StageConfig,
+    started: Instant,
+) {
+    if !untrained.is_empty() && shared.model().is_none() {
+        train_first(&untrained, shared, cfg);
+    }
+    let Some(model) = shared.model() else {
+        shared.metrics.lines_dropped.inc_by(untrained.len() as u64);
+        return;
+    };
+    let agg = agg.get_or_insert_with(|| Aggregator::new(aggregate_params(&model)));
+    let mut scores = Vec::new();
+    score_batch(&model, &mut untrained, &mut scores, agg, None, shared, cfg);
+    agg.drain_changed(nanos_since(started), |pod| shared.metrics.update_pod(pod));
+    refresh(agg, &model, shared, cfg, nanos_since(started));
+}
+
+/// Trains the first model on the lines that arrived before there was one.
+fn train_first(lines: &[LogLine], shared: &Shared, cfg: &StageConfig) {
+    let texts: Vec<String> = lines.iter().map(|l| l.line.clone()).collect();
+    let params = cfg.learn.clone().unwrap_or_default().params;
+    match learn::train(&texts, params, "first lines") {
+        Ok(model) => {
+            tracing::info!(lines = texts.len(), "trained the first model");
+            shared.set_model(Arc::new(model), "trained on first lines");
+        }
+        Err(e) => tracing::error!("cannot train a first model: {e}"),
     }
 }
 
@@ -180,6 +245,7 @@ fn score_batch(
     batch: &mut Vec<LogLine>,
     scores: &mut Vec<f32>,
     agg: &mut Aggregator,
+    mut learner: Option<&mut Learner>,
     shared: &Shared,
     cfg: &StageConfig,
 ) {
@@ -203,10 +269,14 @@ fn score_batch(
         }
     }
     for (log, &score) in batch.drain(..).zip(scores.iter()) {
+        let anomalous = score >= model.threshold;
+        if let Some(l) = learner.as_deref_mut() {
+            l.offer(&log.line, anomalous);
+        }
         agg.add(&ScoredLine {
             log,
             score,
-            anomalous: score >= model.threshold,
+            anomalous,
         });
     }
 }
@@ -263,4 +333,82 @@ pub fn rfc3339(ts_ns: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{LabelNames, Stream};
+    use std::collections::BTreeMap;
+
+    fn lines(n: usize) -> Vec<LogLine> {
+        let labels = BTreeMap::from([
+            ("namespace".to_string(), "shop".to_string()),
+            ("pod".to_string(), "cart-1".to_string()),
+        ]);
+        let stream = Arc::new(Stream::from_labels(labels, &LabelNames::default()));
+        (0..n)
+            .map(|i| LogLine {
+                ts_ns: i as i64 * 1_000_000,
+                stream: Arc::clone(&stream),
+                line: format!("user {i} added item {} to cart", i % 7),
+            })
+            .collect()
+    }
+
+    fn run_with(shared: &Arc<Shared>, input: Vec<LogLine>, cfg: StageConfig) {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let worker_shared = Arc::clone(shared);
+        let worker = std::thread::spawn(move || run(rx, worker_shared, cfg));
+        for l in input {
+            tx.blocking_send(l).unwrap();
+        }
+        drop(tx);
+        worker.join().unwrap();
+    }
+
+    fn counter(text: &str, name: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(-1.0)
+    }
+
+    #[test]
+    fn without_a_model_the_first_lines_train_one_and_every_line_is_scored() {
+        let shared = Arc::new(Shared::default());
+        let cfg = StageConfig {
+            initial_training_lines: 3000,
+            learn: Some(LearnConfig {
+                params: crate::model::TrainParams {
+                    trees: 20,
+                    subsample: 64,
+                    reservoir: 2000,
+                    ..Default::default()
+                },
+                ..LearnConfig::default()
+            }),
+            ..StageConfig::default()
+        };
+        run_with(&shared, lines(5000), cfg);
+        assert!(shared.model().is_some());
+        let text = shared.metrics.encode().unwrap();
+        assert_eq!(counter(&text, "loganomaly_lines_scored_total"), 5000.0);
+        assert_eq!(counter(&text, "loganomaly_lines_dropped_total"), 0.0);
+        assert!(text.contains("source=\"trained on first lines\""));
+        let pods = shared.pods.read().unwrap();
+        assert_eq!(pods.len(), 1);
+        assert_eq!(pods[0].lines, 5000);
+    }
+
+    #[test]
+    fn a_short_input_still_trains_and_scores_at_the_end() {
+        let shared = Arc::new(Shared::default());
+        let cfg = StageConfig {
+            initial_training_lines: 1_000_000,
+            ..StageConfig::default()
+        };
+        run_with(&shared, lines(800), cfg);
+        let text = shared.metrics.encode().unwrap();
+        assert_eq!(counter(&text, "loganomaly_lines_scored_total"), 800.0);
+    }
 }
