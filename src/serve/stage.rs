@@ -145,10 +145,7 @@ pub fn run(mut rx: Receiver<LogLine>, shared: Arc<Shared>, cfg: StageConfig) {
     let mut scores = Vec::new();
     let started = Instant::now();
     let mut last_refresh = Instant::now();
-    loop {
-        let Some(first) = rx.blocking_recv() else {
-            break;
-        };
+    while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < cfg.batch_lines {
             match rx.try_recv() {
