@@ -13,6 +13,7 @@
 //! - [`generate`]: the deterministic generator of the bundled sample.
 //! - [`event`]: the value types passed between stages.
 
+pub mod config;
 pub mod eval;
 pub mod event;
 pub mod generate;

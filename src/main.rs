@@ -40,6 +40,15 @@ enum Command {
     Train(TrainArgs),
     /// Write a synthetic Kubernetes log file with labelled incidents.
     Generate(GenerateArgs),
+    /// Check a service configuration and print the effective one (secrets redacted).
+    CheckConfig(ConfigArgs),
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// The TOML configuration file (LOGANOMALY_<SECTION>_<KEY> variables override it).
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 /// Input options shared by every command that reads logs.
@@ -232,6 +241,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Score(a) => score_cmd(a),
         Command::Train(a) => train_cmd(a),
         Command::Generate(a) => generate_cmd(a),
+        Command::CheckConfig(a) => check_config_cmd(a),
     }
 }
 
@@ -435,6 +445,12 @@ fn progress_bar() -> indicatif::ProgressBar {
 
 fn display_name(p: &Path) -> String {
     p.display().to_string()
+}
+
+fn check_config_cmd(a: ConfigArgs) -> Result<ExitCode> {
+    let config = loganomaly::config::ServiceConfig::load(a.config.as_deref())?;
+    print!("{}", config.to_toml());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn generate_cmd(a: GenerateArgs) -> Result<ExitCode> {

@@ -1,0 +1,392 @@
+//! The service's configuration: a TOML file, overridden by `LOGANOMALY_<SECTION>_<KEY>`
+//! environment variables, checked once at start-up with messages that name the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::TrainParams;
+use crate::serve::learn::LearnConfig;
+use crate::serve::StageConfig;
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown or mistyped key.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file, or the environment variable.
+        origin: String,
+        /// What is wrong, with the key.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {key}: {message}")]
+    Invalid {
+        /// The key, as `section.key`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration of `loganomaly serve`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// HTTP server: metrics, health and the pods API.
+    pub server: ServerConfig,
+    /// Which model to use and how to keep it current.
+    pub model: ModelConfig,
+    /// Per-pod state.
+    pub pods: PodsConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of `/metrics`, `/healthz`, `/readyz` and `/api/v1/pods`.
+    pub listen: SocketAddr,
+    /// On SIGTERM, how long to finish scoring lines already read before exiting.
+    #[serde(with = "duration")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9464)),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[model]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Model file to load. Unset: train one on the first `initial_training_lines` lines
+    /// (the Loki backfill), or use the bundled model when `use_bundled` is true.
+    pub path: Option<PathBuf>,
+    /// Use the model bundled in the binary when no `path` is set.
+    pub use_bundled: bool,
+    /// Lines to learn a first model from when there is none (scored once it is trained).
+    pub initial_training_lines: usize,
+    /// Retrain on recent normal lines this often; `0s` keeps the first model.
+    #[serde(with = "duration")]
+    pub retrain_interval: Duration,
+    /// Lines sampled for retraining.
+    pub reservoir_lines: usize,
+    /// Fewest sampled lines a retraining needs.
+    pub min_retrain_lines: usize,
+    /// Expected share of anomalous lines; sets the threshold of trained models.
+    pub contamination: f64,
+    /// Isolation trees of trained models.
+    pub trees: usize,
+    /// Lines drawn for each tree.
+    pub subsample: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        let t = TrainParams::default();
+        Self {
+            path: None,
+            use_bundled: true,
+            initial_training_lines: 50_000,
+            retrain_interval: Duration::from_secs(3600),
+            reservoir_lines: 100_000,
+            min_retrain_lines: 10_000,
+            contamination: t.contamination,
+            trees: t.trees,
+            subsample: t.subsample,
+        }
+    }
+}
+
+/// `[pods]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PodsConfig {
+    /// Pods with no line for this long are forgotten and their series removed.
+    #[serde(with = "duration")]
+    pub ttl: Duration,
+    /// Most lines scored together.
+    pub batch_lines: usize,
+    /// Pods listed by `/api/v1/pods`.
+    pub api_pods: usize,
+}
+
+impl Default for PodsConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(15 * 60),
+            batch_lines: 4096,
+            api_pods: 100,
+        }
+    }
+}
+
+/// Prefix of the environment variables that override the file.
+pub const ENV_PREFIX: &str = "LOGANOMALY_";
+
+impl ServiceConfig {
+    /// Reads `path` (defaults when `None`), applies the environment, validates.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_path_buf(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        let origin = path.map_or("defaults".to_string(), |p| p.display().to_string());
+        Self::from_toml(&text, &origin, std::env::vars())
+    }
+
+    /// Parses `text`, applies `env` overrides (`LOGANOMALY_SERVER_LISTEN=...`), validates.
+    pub fn from_toml(
+        text: &str,
+        origin: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let file_error = |e: toml::de::Error| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.message().to_string() + &location(text, e.span()),
+        };
+        // the file alone first, so that its errors carry a line and column
+        toml::from_str::<Self>(text).map_err(file_error)?;
+        let mut table: toml::Table = toml::from_str(text).map_err(file_error)?;
+        for (name, value) in env {
+            apply_env(&mut table, &name, &value)?;
+        }
+        let config: Self = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                origin: format!("{origin} (with LOGANOMALY_* overrides)"),
+                message: e.message().to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges that types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, message: String| Err(ConfigError::Invalid { key, message });
+        let m = &self.model;
+        if !(m.contamination > 0.0 && m.contamination < 0.5) {
+            return bad(
+                "model.contamination",
+                format!("{} is not in (0, 0.5)", m.contamination),
+            );
+        }
+        if m.path.is_none() && !m.use_bundled && m.initial_training_lines < 1000 {
+            return bad(
+                "model.initial_training_lines",
+                "with no model file, at least 1000 lines are needed to train one".into(),
+            );
+        }
+        if self.pods.batch_lines == 0 {
+            return bad("pods.batch_lines", "must be at least 1".into());
+        }
+        if self.pods.ttl < Duration::from_secs(60) {
+            return bad("pods.ttl", "must be at least 1m".into());
+        }
+        if !m.retrain_interval.is_zero() && m.min_retrain_lines > m.reservoir_lines {
+            return bad(
+                "model.min_retrain_lines",
+                format!("is more than model.reservoir_lines ({})", m.reservoir_lines),
+            );
+        }
+        self.train_params()
+            .check()
+            .map_err(|e| ConfigError::Invalid {
+                key: "model",
+                message: e.to_string(),
+            })
+    }
+
+    /// Training settings for models the service trains.
+    pub fn train_params(&self) -> TrainParams {
+        TrainParams {
+            contamination: self.model.contamination,
+            trees: self.model.trees,
+            subsample: self.model.subsample,
+            ..TrainParams::default()
+        }
+    }
+
+    /// Scoring stage settings.
+    pub fn stage(&self) -> StageConfig {
+        let m = &self.model;
+        StageConfig {
+            batch_lines: self.pods.batch_lines,
+            pod_ttl: self.pods.ttl,
+            view_pods: self.pods.api_pods,
+            initial_training_lines: m.initial_training_lines,
+            learn: Some(LearnConfig {
+                retrain_every: (!m.retrain_interval.is_zero()).then_some(m.retrain_interval),
+                reservoir_lines: m.reservoir_lines,
+                min_lines: m.min_retrain_lines,
+                params: self.train_params(),
+            }),
+            ..StageConfig::default()
+        }
+    }
+
+    /// The effective configuration as TOML, for `check-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// " at line L, column C" for a byte span of `text`.
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return String::new();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!(" (line {line}, column {column})")
+}
+
+/// Sets `[section].key` from `LOGANOMALY_SECTION_KEY`; values parse as TOML, else string.
+fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
+    let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+        return Ok(());
+    };
+    let Some((section, key)) = rest.split_once('_') else {
+        return Ok(());
+    };
+    let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+    if !["server", "model", "pods"].contains(&section.as_str()) {
+        return Ok(());
+    }
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let entry = table
+        .entry(section.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    match entry {
+        toml::Value::Table(t) => {
+            t.insert(key, parsed);
+            Ok(())
+        }
+        _ => Err(ConfigError::Parse {
+            origin: name.to_string(),
+            message: format!("[{section}] is not a table"),
+        }),
+    }
+}
+
+/// Durations in human form: `10s`, `15m`, `1h 30m`.
+mod duration {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!("{text:?} is not a duration like 15m: {e}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, env: &[(&str, &str)]) -> Result<ServiceConfig, ConfigError> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        ServiceConfig::from_toml(text, "test.toml", env.collect::<Vec<_>>().into_iter())
+    }
+
+    #[test]
+    fn defaults_parse_and_validate() {
+        let c = parse("", &[]).unwrap();
+        assert_eq!(c.server.listen.port(), 9464);
+        assert_eq!(c.pods.ttl, Duration::from_secs(900));
+        // the printed defaults parse back to the same values
+        let again = parse(&c.to_toml(), &[]).unwrap();
+        assert_eq!(again.to_toml(), c.to_toml());
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../examples/loganomaly.toml");
+        parse(text, &[]).unwrap();
+    }
+
+    #[test]
+    fn unknown_and_mistyped_keys_are_named() {
+        let e = parse("[server]\nlisen = \"0.0.0.0:1\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lisen") && e.contains("line 2"), "{e}");
+        let e = parse("[pods]\nttl = \"soon\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("soon"), "{e}");
+        let e = parse("[nope]\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let c = parse(
+            "[server]\nlisten = \"127.0.0.1:1\"\n",
+            &[
+                ("LOGANOMALY_SERVER_LISTEN", "127.0.0.1:2"),
+                ("LOGANOMALY_PODS_TTL", "20m"),
+                ("LOGANOMALY_MODEL_TREES", "50"),
+                ("UNRELATED", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 2);
+        assert_eq!(c.pods.ttl, Duration::from_secs(1200));
+        assert_eq!(c.model.trees, 50);
+        let e = parse("", &[("LOGANOMALY_PODS_NOPE", "1")]).unwrap_err();
+        assert!(e.to_string().contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn each_range_rule_names_its_key() {
+        for (text, key) in [
+            ("[model]\ncontamination = 0.7\n", "model.contamination"),
+            ("[pods]\nbatch_lines = 0\n", "pods.batch_lines"),
+            ("[pods]\nttl = \"5s\"\n", "pods.ttl"),
+            (
+                "[model]\nuse_bundled = false\ninitial_training_lines = 10\n",
+                "model.initial_training_lines",
+            ),
+            (
+                "[model]\nreservoir_lines = 10\nmin_retrain_lines = 20\n",
+                "model.min_retrain_lines",
+            ),
+            ("[model]\ntrees = 0\n", "model"),
+        ] {
+            let e = parse(text, &[]).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+}
