@@ -9,6 +9,7 @@
 pub mod http;
 pub mod learn;
 pub mod replay;
+pub mod service;
 pub mod stage;
 
 pub use stage::{PodView, Shared, StageConfig};

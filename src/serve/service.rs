@@ -1,0 +1,147 @@
+//! `loganomaly serve`: a log source, the scoring stage and the HTTP server, stopped
+//! cleanly on SIGTERM within the drain deadline.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::{self, Sender};
+use tokio::sync::watch;
+
+use super::replay::ServeError;
+use super::stage::{self, Shared, StageConfig};
+use crate::event::LogLine;
+
+/// Lines buffered between the source and the scorer: when scoring falls behind, the
+/// source waits (backpressure) instead of dropping lines.
+pub const CHANNEL_LINES: usize = 16 * 1024;
+
+/// What a source is given: where to send lines, the shared state (to report its
+/// connection), and a signal that resolves when it must stop.
+pub struct SourceContext {
+    /// Lines to score; `send` waits while the scorer is busy.
+    pub lines: Sender<LogLine>,
+    /// State shared with the stage and the HTTP handlers.
+    pub shared: Arc<Shared>,
+    /// Resolves when the service is stopping.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Runs the service until `shutdown`, then stops the source and finishes the lines read,
+/// waiting at most `drain` for the scorer.
+pub async fn run<S, F>(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    stage_cfg: StageConfig,
+    drain: Duration,
+    source: S,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError>
+where
+    S: FnOnce(SourceContext) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (tx, rx) = mpsc::channel::<LogLine>(CHANNEL_LINES);
+    let stage_shared = Arc::clone(&shared);
+    let stage = std::thread::spawn(move || stage::run(rx, stage_shared, stage_cfg));
+    let mut http_stop = stop_rx.clone();
+    let server = tokio::spawn(super::serve_http(
+        listener,
+        Arc::clone(&shared),
+        async move {
+            let _ = http_stop.wait_for(|stopped| *stopped).await;
+        },
+    ));
+    let source_task = tokio::spawn(source(SourceContext {
+        lines: tx,
+        shared: Arc::clone(&shared),
+        stop: stop_rx,
+    }));
+
+    shutdown.await;
+    tracing::info!("stopping: no new lines; finishing those already read");
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(drain, async {
+        let _ = source_task.await;
+        tokio::task::spawn_blocking(move || stage.join().is_ok())
+            .await
+            .unwrap_or(false)
+    })
+    .await;
+    let _ = server.await;
+    match drained {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ServeError::Worker("the scoring stage")),
+        Err(_) => {
+            tracing::warn!("drain deadline of {drain:?} passed; exiting with lines unscored");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{LabelNames, Stream};
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigterm_stops_the_source_and_every_line_read_is_scored() {
+        let shared = Arc::new(Shared::default());
+        let model = crate::model::bundled().unwrap();
+        shared.set_model(Arc::new(model), "bundled");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sent = Arc::new(AtomicU64::new(0));
+        let sent_by_source = Arc::clone(&sent);
+        let (term_tx, term_rx) = tokio::sync::oneshot::channel::<()>();
+        let labels = BTreeMap::from([("pod".to_string(), "p".to_string())]);
+        let stream = Arc::new(Stream::from_labels(labels, &LabelNames::default()));
+        let source = move |mut ctx: SourceContext| async move {
+            ctx.shared.set_source_connected(true);
+            for i in 0..20_000i64 {
+                if *ctx.stop.borrow() {
+                    break;
+                }
+                let line = LogLine {
+                    ts_ns: i,
+                    stream: Arc::clone(&stream),
+                    line: format!("request {i} served"),
+                };
+                if ctx.lines.send(line).await.is_err() {
+                    break;
+                }
+                sent_by_source.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = ctx.stop.wait_for(|s| *s).await;
+        };
+        let service = tokio::spawn(run(
+            listener,
+            Arc::clone(&shared),
+            StageConfig::default(),
+            Duration::from_secs(30),
+            source,
+            async {
+                let _ = term_rx.await;
+            },
+        ));
+        // wait until the source has sent everything, then "SIGTERM"
+        for _ in 0..600 {
+            if sent.load(Ordering::Relaxed) == 20_000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let ready = tokio::net::TcpStream::connect(addr).await.is_ok();
+        assert!(ready, "HTTP server listening");
+        let _ = term_tx.send(());
+        service.await.unwrap().unwrap();
+        let text = shared.metrics.encode().unwrap();
+        assert!(
+            text.contains("loganomaly_lines_scored_total 20000"),
+            "every line sent was scored"
+        );
+    }
+}
