@@ -5,6 +5,8 @@
 //! ## Layout
 //! Data flows one way: read -> normalise -> featurise + score -> aggregate -> report.
 //! - [`input`]: streaming readers for Loki `query_range` JSON, logcli JSONL and plain text.
+//! - [`loki`]: the live source: Loki `query_range` polling and websocket tail, every line
+//!   exactly once, with backfill, reconnects, backpressure and sharding.
 //! - [`pipeline::normalise`]: a line to masked, lower-case tokens (pure, allocation-free).
 //! - [`model`]: TF-IDF with fixed IDF, dense features, the isolation forest, model files.
 //! - [`pipeline::aggregate`]: per-pod statistics (moving average, peaks, top lines).
@@ -18,6 +20,7 @@ pub mod eval;
 pub mod event;
 pub mod generate;
 pub mod input;
+pub mod loki;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;

@@ -3,13 +3,16 @@
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use loganomaly::event::LogLine;
 use loganomaly::event::ScoredLine;
 use loganomaly::input::{self, Format, ReadOptions};
+use loganomaly::loki;
 use loganomaly::model::{self, Model, TrainParams, Trainer};
 use loganomaly::replay::{self, ReportOptions, RunOptions};
 
@@ -42,6 +45,8 @@ enum Command {
     Generate(GenerateArgs),
     /// Check a service configuration and print the effective one (secrets redacted).
     CheckConfig(ConfigArgs),
+    /// Read live from Loki and print one JSON object per line with its score, like `score`.
+    Tail(TailArgs),
 }
 
 #[derive(Args)]
@@ -213,6 +218,74 @@ struct GenerateArgs {
     labels: Option<PathBuf>,
 }
 
+/// Options of `loganomaly tail`. Secrets come from `--password-file`/`--token-file` or the
+/// environment (`LOGANOMALY_LOKI_PASSWORD`, `LOGANOMALY_LOKI_TOKEN`), never from a flag.
+#[derive(Args)]
+struct TailArgs {
+    /// Loki base URL, e.g. `http://loki.monitoring:3100`.
+    #[arg(long, value_name = "URL")]
+    loki_url: String,
+    /// LogQL stream selector; repeat for several [default: {namespace=~".+"}].
+    #[arg(long = "selector", value_name = "LOGQL")]
+    selectors: Vec<String>,
+    /// `poll`: complete, a few seconds behind; `tail`: sub-second, reconciled by polling.
+    #[arg(long, value_enum, default_value = "poll")]
+    mode: loki::Mode,
+    /// History to read first, e.g. `15m`.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "0s")]
+    backfill: Duration,
+    /// Keep only shard I of N of the streams (by label-set hash), e.g. `0/3`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<loki::Shard>,
+    /// Tenant (`X-Scope-OrgID`).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Basic-auth user; the password comes from --password-file or LOGANOMALY_LOKI_PASSWORD.
+    #[arg(long)]
+    username: Option<String>,
+    /// File holding the basic-auth password.
+    #[arg(long, value_name = "PATH")]
+    password_file: Option<PathBuf>,
+    /// File holding a bearer token (else LOGANOMALY_LOKI_TOKEN, if set).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// PEM file of extra CA certificates for https.
+    #[arg(long, value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+    /// How far the complete window trails now [default: 2s].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    settle: Option<Duration>,
+    /// Stop after this many lines (0 = run until Ctrl-C).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    max_lines: u64,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Tokens listed per line as its explanation (0 = none).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    explain: usize,
+}
+
+impl TailArgs {
+    fn config(&self) -> loki::LokiConfig {
+        let mut c = loki::LokiConfig::new(&self.loki_url);
+        if !self.selectors.is_empty() {
+            c.selectors = self.selectors.clone();
+        }
+        c.mode = self.mode;
+        c.backfill = self.backfill;
+        c.shard = self.shard.unwrap_or_default();
+        c.tenant = self.tenant.clone();
+        c.username = self.username.clone();
+        c.password_file = self.password_file.clone();
+        c.token_file = self.token_file.clone();
+        c.ca_file = self.ca_file.clone();
+        if let Some(s) = self.settle {
+            c.settle = s;
+        }
+        c
+    }
+}
+
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGANOMALY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -242,6 +315,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(a) => train_cmd(a),
         Command::Generate(a) => generate_cmd(a),
         Command::CheckConfig(a) => check_config_cmd(a),
+        Command::Tail(a) => tail_cmd(a),
     }
 }
 
@@ -480,4 +554,100 @@ fn generate_cmd(a: GenerateArgs) -> Result<ExitCode> {
         labels.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn tail_cmd(a: TailArgs) -> Result<ExitCode> {
+    let (model, _) = a.model.load()?;
+    let cfg = a.config();
+    cfg.validate()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let printer = Printer {
+        threshold: a.model.threshold.unwrap_or(model.threshold),
+        model: Arc::new(model),
+        explain: a.explain,
+        left: if a.max_lines == 0 {
+            u64::MAX
+        } else {
+            a.max_lines
+        },
+    };
+    rt.block_on(tail_async(cfg, printer))
+}
+
+/// Scores batches of live lines and prints them as `score` does.
+struct Printer {
+    model: Arc<Model>,
+    threshold: f32,
+    explain: usize,
+    /// Lines still to print.
+    left: u64,
+}
+
+async fn tail_async(cfg: loki::LokiConfig, mut p: Printer) -> Result<ExitCode> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8192);
+    let stats = Arc::new(loki::LokiStats::default());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = stopped => {}
+        }
+    };
+    let source = tokio::spawn(loki::run(cfg, tx, Arc::clone(&stats), shutdown));
+    let mut batch = Vec::with_capacity(1024);
+    while p.left > 0 && rx.recv_many(&mut batch, 1024).await > 0 {
+        let lines = std::mem::take(&mut batch);
+        let model = Arc::clone(&p.model);
+        let (lines, scores) = tokio::task::spawn_blocking(move || {
+            let mut scores = Vec::with_capacity(lines.len());
+            let texts: Vec<&str> = lines.iter().map(|l| l.line.as_str()).collect();
+            model
+                .score_batch(&texts, &mut scores)
+                .map(|()| (lines, scores))
+        })
+        .await??;
+        if !p.print(&lines, &scores)? {
+            break;
+        }
+    }
+    drop(rx);
+    let _ = stop.send(());
+    source.await?.context("Loki source")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+impl Printer {
+    /// Prints a scored batch; false once done (enough lines, or the reader went away).
+    fn print(&mut self, lines: &[LogLine], scores: &[f32]) -> Result<bool> {
+        let mut out = BufWriter::new(io::stdout().lock());
+        for (l, &score) in lines.iter().zip(scores).take(self.left as usize) {
+            let record = ScoreRecord {
+                ts: l.ts_ns.to_string(),
+                labels: &l.stream.labels,
+                score,
+                anomalous: score >= self.threshold,
+                tokens: if self.explain > 0 {
+                    self.model.explain(&l.line, self.explain)
+                } else {
+                    Vec::new()
+                },
+                line: &l.line,
+            };
+            let written = serde_json::to_writer(&mut out, &record)
+                .map_err(io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            match written {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(false),
+                r => r?,
+            }
+            self.left -= 1;
+        }
+        match out.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+            r => r.map(|()| self.left > 0).map_err(Into::into),
+        }
+    }
 }

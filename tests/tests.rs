@@ -2,4 +2,5 @@
 
 mod cli;
 mod input;
+mod loki;
 mod prometheus;

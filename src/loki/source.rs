@@ -1,0 +1,360 @@
+//! The source: per selector a complete reader (poll) and, in tail mode, a websocket tail,
+//! sharing one [`Ledger`]; reconnects with backoff; backpressure through the channel.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use reqwest::header::HeaderMap;
+use tokio::sync::mpsc::Sender;
+use tokio::task::JoinSet;
+
+use super::auth::{self, Credentials};
+use super::config::{LokiConfig, Mode};
+use super::error::LokiError;
+use super::ledger::{Catalog, Claim, Item, Ledger};
+use super::query::{Client, RangeReader};
+use super::stats::LokiStats;
+use super::tail::{Tail, TailParams};
+use crate::event::LogLine;
+use crate::input::floor_char_boundary;
+
+/// Reads the configured selectors from Loki and sends every line, exactly once, to `out`
+/// until `shutdown` completes or `out` is closed (both return `Ok`).
+///
+/// Returns an error only for what retrying cannot fix: invalid settings, a query Loki
+/// refuses (400), or credentials refused before anything was ever read. Everything else
+/// (connection refused, 429, 5xx, closed tails) is retried with backoff and counted in
+/// `stats`. When `out` is full, reading waits: nothing is dropped.
+pub async fn run(
+    cfg: LokiConfig,
+    out: Sender<LogLine>,
+    stats: Arc<LokiStats>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), LokiError> {
+    cfg.validate()?;
+    let creds = Credentials::resolve(&cfg, |k| std::env::var(k).ok())?;
+    let tls = auth::tls_config(&cfg)?;
+    let client = Client::new(&cfg, &creds, Arc::clone(&tls))?;
+    let shared = Arc::new(Shared {
+        headers: creds.headers(cfg.tenant.as_deref())?,
+        tenant: cfg.tenant.clone().unwrap_or_else(|| "(none)".into()),
+        credentials: creds.source().to_string(),
+        client,
+        tls,
+        out,
+        stats,
+        cfg,
+    });
+    tracing::info!(
+        "reading {:?} from {} in {:?} mode, shard {}, backfill {:?}",
+        shared.cfg.selectors,
+        shared.cfg.url,
+        shared.cfg.mode,
+        shared.cfg.shard,
+        shared.cfg.backfill
+    );
+    let mut tasks = spawn_lanes(&shared);
+    tokio::select! {
+        () = shutdown => Ok(()),
+        Some(done) = tasks.join_next() => match done {
+            Ok(result) => result,
+            Err(e) => Err(LokiError::Config { key: "internal".into(), message: e.to_string() }),
+        },
+    }
+}
+
+/// Starts, per selector, the reader and (tail mode) the tail; they share a lane.
+fn spawn_lanes(shared: &Arc<Shared>) -> JoinSet<Result<(), LokiError>> {
+    let start = now_ns().saturating_sub(nanos(shared.cfg.backfill));
+    let mut tasks = JoinSet::new();
+    for selector in &shared.cfg.selectors {
+        let lane = Arc::new(Lane {
+            selector: selector.clone(),
+            state: Mutex::new(LaneState {
+                ledger: Ledger::new(start, shared.cfg.dedup_capacity),
+                catalog: Catalog::new(shared.cfg.labels.to_names(), shared.cfg.shard),
+            }),
+        });
+        tasks.spawn(read_loop(Arc::clone(shared), Arc::clone(&lane)));
+        if shared.cfg.mode == Mode::Tail {
+            tasks.spawn(tail_loop(Arc::clone(shared), lane));
+        }
+    }
+    tasks
+}
+
+/// What every task of the source shares.
+struct Shared {
+    cfg: LokiConfig,
+    client: Client,
+    headers: HeaderMap,
+    tenant: String,
+    credentials: String,
+    tls: Arc<rustls::ClientConfig>,
+    out: Sender<LogLine>,
+    stats: Arc<LokiStats>,
+}
+
+/// One selector: its name and the state its reader and tail share.
+struct Lane {
+    selector: String,
+    state: Mutex<LaneState>,
+}
+
+/// Dedup and stream interning of one selector, locked briefly (never across an await).
+struct LaneState {
+    ledger: Ledger,
+    catalog: Catalog,
+}
+
+impl Lane {
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Whether the consumer still listens.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The complete reader: every interval, reads `[watermark, now - settle)` page by page.
+async fn read_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError> {
+    let cfg = &shared.cfg;
+    let interval = match cfg.mode {
+        Mode::Poll => cfg.poll_interval,
+        Mode::Tail => cfg.reconcile_interval,
+    };
+    let mut backoff = Backoff::new(cfg);
+    let mut ever_ok = false;
+    loop {
+        match read_window(&shared, &lane).await {
+            Ok(Flow::Stop) => return Ok(()),
+            Ok(Flow::Continue) => {
+                ever_ok = true;
+                backoff.reset();
+                if cfg.mode == Mode::Poll {
+                    shared.stats.ok();
+                }
+                tokio::time::sleep(interval).await;
+            }
+            Err(e) => {
+                let wait = retry_or_fail(&shared, e, ever_ok, &mut backoff, "query_range")?;
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// Reads the settled window once; progress is kept page by page.
+async fn read_window(shared: &Shared, lane: &Lane) -> Result<Flow, LokiError> {
+    let end = now_ns().saturating_sub(nanos(shared.cfg.settle));
+    let start = lane.lock().ledger.watermark();
+    let limit = shared.cfg.page_limit;
+    let mut reader = RangeReader::new(&shared.client, &lane.selector, limit, start, end);
+    while let Some(page) = reader.next_page(&shared.stats).await? {
+        let items = {
+            let mut st = lane.lock();
+            let (mut items, foreign) = st.catalog.items(page);
+            let received = items.len() as u64 + foreign;
+            items.sort_by_key(|it| it.ts);
+            let (kept, dups) = st.ledger.claim_page(items, reader.cursor());
+            shared.stats.received(received);
+            shared.stats.other_shards(foreign);
+            shared.stats.duplicates(dups);
+            kept
+        };
+        if shared.cfg.mode == Mode::Tail {
+            shared.stats.recovered(items.len() as u64);
+        }
+        if let Flow::Stop = deliver(shared, items).await {
+            return Ok(Flow::Stop);
+        }
+    }
+    Ok(Flow::Continue)
+}
+
+/// The tail: reconnects forever; what it misses, the reader finds.
+async fn tail_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError> {
+    let mut backoff = Backoff::new(&shared.cfg);
+    let mut ever_ok = false;
+    loop {
+        let e = match tail_once(&shared, &lane, &mut backoff, &mut ever_ok).await {
+            Ok(Flow::Stop) => return Ok(()),
+            Ok(Flow::Continue) => continue,
+            Err(e) => e,
+        };
+        let wait = retry_or_fail(&shared, e, ever_ok, &mut backoff, "tail")?;
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One tail connection, until it fails.
+async fn tail_once(
+    shared: &Shared,
+    lane: &Lane,
+    backoff: &mut Backoff,
+    ever_ok: &mut bool,
+) -> Result<Flow, LokiError> {
+    let cfg = &shared.cfg;
+    let mut tail = Tail::connect(TailParams {
+        base: shared.client.base(),
+        selector: &lane.selector,
+        start: now_ns(),
+        headers: &shared.headers,
+        tls: Arc::clone(&shared.tls),
+        connect_timeout: cfg.connect_timeout,
+        idle: cfg.tail_idle_timeout,
+        who: (&shared.tenant, &shared.credentials),
+    })
+    .await?;
+    loop {
+        let frame = tail.next_frame().await?;
+        *ever_ok = true;
+        backoff.reset();
+        shared.stats.ok();
+        let dropped = frame.dropped_entries.map_or(0, |d| d.len() as u64);
+        shared.stats.dropped_reported(dropped);
+        let items = claim_tail(shared, lane, frame.streams);
+        if let Flow::Stop = deliver(shared, items).await {
+            return Ok(Flow::Stop);
+        }
+    }
+}
+
+/// Keeps the tail entries nobody has delivered yet.
+fn claim_tail(shared: &Shared, lane: &Lane, streams: Vec<super::wire::StreamValues>) -> Vec<Item> {
+    let mut st = lane.lock();
+    let (items, foreign) = st.catalog.items(streams);
+    shared.stats.received(items.len() as u64 + foreign);
+    shared.stats.other_shards(foreign);
+    let mut dups = 0;
+    let kept = items
+        .into_iter()
+        .filter(|it| match st.ledger.claim_tail(it) {
+            Claim::New => true,
+            Claim::Duplicate => {
+                dups += 1;
+                false
+            }
+            Claim::Deferred => {
+                shared.stats.deferred();
+                false
+            }
+        })
+        .collect();
+    shared.stats.duplicates(dups);
+    kept
+}
+
+/// Sends items to the scorer, waiting while its queue is full (backpressure).
+async fn deliver(shared: &Shared, items: Vec<Item>) -> Flow {
+    let max = shared.cfg.max_line_bytes;
+    for it in items {
+        let mut line = it.line;
+        if line.len() > max {
+            line.truncate(floor_char_boundary(&line, max));
+            shared.stats.truncated();
+        }
+        let log = LogLine {
+            ts_ns: it.ts,
+            stream: Arc::clone(&it.info.stream),
+            line,
+        };
+        if shared.out.send(log).await.is_err() {
+            return Flow::Stop;
+        }
+        shared.stats.delivered(it.ts, now_ns());
+    }
+    Flow::Continue
+}
+
+/// Logs and counts a retryable error and returns the wait; returns fatal ones.
+fn retry_or_fail(
+    shared: &Shared,
+    e: LokiError,
+    ever_ok: bool,
+    backoff: &mut Backoff,
+    what: &str,
+) -> Result<Duration, LokiError> {
+    let fatal = match &e {
+        LokiError::Unauthorized { .. } => !ever_ok,
+        e => !e.is_retryable(),
+    };
+    if fatal {
+        tracing::error!("{what}: {e}");
+        return Err(e);
+    }
+    let wait = backoff.next(e.retry_after());
+    shared.stats.failed(what, &e, wait);
+    Ok(wait)
+}
+
+/// Exponential backoff with jitter, honouring `Retry-After`.
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    fn new(cfg: &LokiConfig) -> Self {
+        Self {
+            min: cfg.backoff_min,
+            max: cfg.backoff_max,
+            attempt: 0,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    /// The next wait: `min * 2^attempt` capped at `max`, jittered to 50–100 %, and never
+    /// shorter than what the server asked for.
+    fn next(&mut self, retry_after: Option<Duration>) -> Duration {
+        let base = self
+            .min
+            .saturating_mul(1 << self.attempt.min(20))
+            .min(self.max);
+        self.attempt += 1;
+        let jittered = base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+        jittered.max(retry_after.unwrap_or_default())
+    }
+}
+
+/// Now, in Unix nanoseconds.
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_jitters_and_honours_retry_after() {
+        let mut cfg = LokiConfig::new("http://l");
+        cfg.backoff_min = Duration::from_millis(100);
+        cfg.backoff_max = Duration::from_secs(1);
+        let mut b = Backoff::new(&cfg);
+        let waits: Vec<Duration> = (0..8).map(|_| b.next(None)).collect();
+        assert!(waits[0] >= Duration::from_millis(50) && waits[0] <= Duration::from_millis(100));
+        assert!(waits.iter().all(|w| *w <= Duration::from_secs(1)));
+        assert!(waits[7] >= Duration::from_millis(500));
+        assert_eq!(b.next(Some(Duration::from_secs(3))), Duration::from_secs(3));
+        b.reset();
+        assert!(b.next(None) <= Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,183 @@
+//! Loki's errors and odd answers: each retried or reported as specified, never a panic.
+
+use std::io::Write;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use loganomaly::loki::{LokiError, Mode};
+
+use super::fake::{FakeLoki, Fault};
+use super::{assert_exactly_once, now_ns, quick, start, streams};
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn push_past(fake: &FakeLoki, n: usize) {
+    let s = streams(3);
+    let base = now_ns() - 60_000_000_000;
+    fake.push(
+        (0..n)
+            .map(|i| (s[i % 3].clone(), base + i as i64, format!("line {i}")))
+            .collect(),
+    );
+}
+
+#[tokio::test]
+async fn retries_429_with_retry_after_500_and_malformed_json_and_ignores_extra_fields() {
+    let fake = FakeLoki::start(SEC, 1_000_000).await;
+    fake.inner.extra_fields.store(true, Relaxed);
+    push_past(&fake, 1000);
+    fake.fail_next([
+        Fault::Status(429, Some(1), "too many outstanding requests"),
+        Fault::Status(500, None, "rpc error: code = Unavailable"),
+        Fault::Malformed,
+    ]);
+    let mut src = start(quick(&fake.url(), Mode::Poll), 1024);
+    let got = src
+        .collect(1000, 30 * SEC, Duration::from_millis(300))
+        .await;
+    assert_exactly_once(&got, &fake.all());
+    assert!(src.stats.errors.load(Relaxed) >= 3);
+    let times = fake.inner.query_times.lock().unwrap().clone();
+    assert!(
+        times[1] - times[0] >= Duration::from_millis(950),
+        "Retry-After not honoured"
+    );
+    assert!(
+        src.stats.last_error().contains("malformed"),
+        "{}",
+        src.stats.last_error()
+    );
+    assert!(src.stats.connected.load(Relaxed));
+    src.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn refused_credentials_name_tenant_and_source_but_never_the_secret() {
+    let fake = FakeLoki::start(SEC, 1_000_000).await;
+    *fake.inner.token.lock().unwrap() = Some("right-token".into());
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "wrong-secret-value\n").unwrap();
+    let mut cfg = quick(&fake.url(), Mode::Tail);
+    cfg.tenant = Some("team-a".into());
+    cfg.token_file = Some(token_file.clone());
+    let err = start(cfg, 16).ended().await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, LokiError::Unauthorized { status: 401, .. }),
+        "{err:?}"
+    );
+    assert!(
+        msg.contains("team-a") && msg.contains(&token_file.display().to_string()),
+        "{msg}"
+    );
+    assert!(!msg.contains("wrong-secret-value") && !format!("{err:?}").contains("wrong-secret"));
+}
+
+#[tokio::test]
+async fn a_bad_selector_is_reported_with_lokis_own_message_in_both_modes() {
+    let fake = FakeLoki::start(SEC, 1_000_000).await;
+    for mode in [Mode::Poll, Mode::Tail] {
+        let mut cfg = quick(&fake.url(), mode);
+        cfg.selectors = vec![r#"{namespace="shop""#.into()];
+        let err = start(cfg, 16).ended().await.unwrap_err();
+        assert!(matches!(err, LokiError::BadQuery { .. }), "{err:?}");
+        assert!(err.to_string().contains("parse error at line 1"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_1_mib_line_is_cut_and_counted_in_both_modes() {
+    for mode in [Mode::Poll, Mode::Tail] {
+        let fake = FakeLoki::start(SEC, 1_000_000).await;
+        let mut cfg = quick(&fake.url(), mode);
+        cfg.backfill = Duration::ZERO;
+        let mut src = start(cfg, 16);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let s = streams(1);
+        let big = "é".repeat(512 * 1024);
+        let ts = now_ns();
+        fake.push(vec![
+            (s[0].clone(), ts, big.clone()),
+            (s[0].clone(), ts + 1, "small".into()),
+        ]);
+        let got = src.collect(2, 30 * SEC, Duration::from_millis(800)).await;
+        assert_eq!(got.len(), 2, "{mode:?}");
+        let cut = got.iter().find(|l| l.line.starts_with('é')).unwrap();
+        assert!(cut.line.len() <= 16 * 1024 && big.starts_with(&cut.line));
+        assert_eq!(src.stats.lines_truncated.load(Relaxed), 1);
+        src.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn connection_refused_is_retried_and_says_where() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let src = start(quick(&url, Mode::Tail), 16);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(src.stats.errors.load(Relaxed) >= 2);
+    assert!(!src.stats.connected.load(Relaxed));
+    let last = src.stats.last_error();
+    assert!(
+        last.contains(&format!("cannot reach Loki at {url}"))
+            || last.contains(&format!("ws://127.0.0.1:{port}")),
+        "{last}"
+    );
+    src.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn invalid_settings_are_refused_before_connecting() {
+    let mut cfg = quick("http://127.0.0.1:9", Mode::Poll);
+    cfg.page_limit = 5001;
+    let err = start(cfg, 1).ended().await.unwrap_err();
+    assert_eq!(err.to_string(), "loki.page_limit: 5001 is not in 1..=5000");
+}
+
+/// A `Write` into shared memory, for capturing logs.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn secrets_never_reach_logs_or_debug_output() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let fake = FakeLoki::start(SEC, 1_000_000).await;
+    *fake.inner.token.lock().unwrap() = Some("right-token".into());
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "pa55-w0rd-xyz").unwrap();
+    let mut cfg = quick(&fake.url(), Mode::Tail);
+    cfg.username = Some("bob".into());
+    cfg.password_file = Some(password);
+    let shown = format!("{cfg:?}");
+    let err = start(cfg, 16).ended().await.unwrap_err();
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(logs.contains("401"), "the refusal is logged: {logs}");
+    let all = format!("{shown}\n{err}\n{err:?}\n{logs}");
+    // The password, and the basic-auth header that would carry it (base64 of bob:pa55-w0rd-xyz).
+    for secret in ["pa55-w0rd-xyz", "Ym9iOnBhNTUtdzByZC14eXo"] {
+        assert!(!all.contains(secret), "secret leaked: {all}");
+    }
+}
