@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::loki::LokiConfig;
 use crate::model::TrainParams;
 use crate::serve::learn::LearnConfig;
 use crate::serve::StageConfig;
@@ -51,6 +52,13 @@ pub struct ServiceConfig {
     pub model: ModelConfig,
     /// Per-pod state.
     pub pods: PodsConfig,
+    /// The Loki to read from (required by `serve`); see the README's "Live Loki source".
+    #[serde(skip_serializing)]
+    pub loki: Option<LokiConfig>,
+    /// The `[loki]` section as written (with overrides), for `check-config`: it holds no
+    /// secret, only where secrets are read from.
+    #[serde(skip)]
+    loki_table: Option<toml::Table>,
 }
 
 /// `[server]`
@@ -172,12 +180,18 @@ impl ServiceConfig {
         for (name, value) in env {
             apply_env(&mut table, &name, &value)?;
         }
-        let config: Self = table
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                origin: format!("{origin} (with LOGANOMALY_* overrides)"),
-                message: e.message().to_string(),
-            })?;
+        let loki_table = match table.get("loki") {
+            Some(toml::Value::Table(t)) => Some(t.clone()),
+            _ => None,
+        };
+        let mut config: Self =
+            table
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    origin: format!("{origin} (with LOGANOMALY_* overrides)"),
+                    message: e.message().to_string(),
+                })?;
+        config.loki_table = loki_table;
         config.validate()?;
         Ok(config)
     }
@@ -215,7 +229,14 @@ impl ServiceConfig {
             .map_err(|e| ConfigError::Invalid {
                 key: "model",
                 message: e.to_string(),
-            })
+            })?;
+        match &self.loki {
+            Some(loki) => loki.validate().map_err(|e| ConfigError::Invalid {
+                key: "loki",
+                message: e.to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Training settings for models the service trains.
@@ -248,7 +269,18 @@ impl ServiceConfig {
 
     /// The effective configuration as TOML, for `check-config`.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+        let mut out =
+            toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+        if let Some(loki) = &self.loki_table {
+            let section =
+                toml::Table::from_iter([("loki".to_string(), toml::Value::Table(loki.clone()))]);
+            out.push('\n');
+            match toml::to_string_pretty(&section) {
+                Ok(text) => out.push_str(&text),
+                Err(e) => out.push_str(&format!("# [loki] cannot render: {e}\n")),
+            }
+        }
+        out
     }
 }
 
@@ -272,7 +304,11 @@ fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), Con
         return Ok(());
     };
     let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-    if !["server", "model", "pods"].contains(&section.as_str()) {
+    if !["server", "model", "pods", "loki"].contains(&section.as_str()) {
+        return Ok(());
+    }
+    // the Loki password and token variables are secrets read by the source, not settings
+    if name == crate::loki::PASSWORD_ENV || name == crate::loki::TOKEN_ENV {
         return Ok(());
     }
     let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
@@ -367,6 +403,31 @@ mod tests {
         assert_eq!(c.model.trees, 50);
         let e = parse("", &[("LOGANOMALY_PODS_NOPE", "1")]).unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
+    }
+
+    #[test]
+    fn the_loki_section_is_validated_and_printed_without_secrets() {
+        let text = "[loki]\nurl = \"http://loki:3100\"\nusername = \"u\"\n";
+        let c = parse(
+            text,
+            &[
+                ("LOGANOMALY_LOKI_TENANT", "team-a"),
+                ("LOGANOMALY_LOKI_PASSWORD", "hunter2"),
+            ],
+        )
+        .unwrap();
+        let loki = c.loki.as_ref().unwrap();
+        assert_eq!(loki.tenant.as_deref(), Some("team-a"));
+        let printed = c.to_toml();
+        assert!(
+            printed.contains("[loki]") && printed.contains("team-a"),
+            "{printed}"
+        );
+        assert!(!printed.contains("hunter2"));
+        let e = parse("[loki]\nurl = \"ftp://x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("loki"), "{e}");
     }
 
     #[test]

@@ -43,6 +43,8 @@ enum Command {
     Train(TrainArgs),
     /// Write a synthetic Kubernetes log file with labelled incidents.
     Generate(GenerateArgs),
+    /// Run the service: read Loki, export per-pod scores on /metrics, serve /api/v1/pods.
+    Serve(ConfigArgs),
     /// Check a service configuration and print the effective one (secrets redacted).
     CheckConfig(ConfigArgs),
     /// Read live from Loki and print one JSON object per line with its score, like `score`.
@@ -315,6 +317,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(a) => train_cmd(a),
         Command::Generate(a) => generate_cmd(a),
         Command::CheckConfig(a) => check_config_cmd(a),
+        Command::Serve(a) => serve_cmd(a),
         Command::Tail(a) => tail_cmd(a),
     }
 }
@@ -519,6 +522,47 @@ fn progress_bar() -> indicatif::ProgressBar {
 
 fn display_name(p: &Path) -> String {
     p.display().to_string()
+}
+
+fn serve_cmd(a: ConfigArgs) -> Result<ExitCode> {
+    use loganomaly::config::ServiceConfig;
+    use loganomaly::serve::{self, service, Shared};
+    let config = ServiceConfig::load(a.config.as_deref())?;
+    let Some(loki) = config.loki.clone() else {
+        bail!("serve needs a [loki] section with at least `url` (see examples/loganomaly.toml)");
+    };
+    let shared = Arc::new(Shared::default());
+    match (&config.model.path, config.model.use_bundled) {
+        (Some(path), _) => {
+            shared.set_model(Arc::new(Model::load(path)?), &path.display().to_string())
+        }
+        (None, true) => shared.set_model(Arc::new(model::bundled()?), "bundled"),
+        (None, false) => eprintln!(
+            "no model file: training one on the first {} lines",
+            config.model.initial_training_lines
+        ),
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        eprintln!(
+            "serving http://{}/metrics; reading {}",
+            config.server.listen, loki.url
+        );
+        service::run(
+            listener,
+            shared,
+            config.stage(),
+            config.server.drain_timeout,
+            move |ctx| service::loki_source(loki, ctx),
+            serve::shutdown_signal(),
+        )
+        .await
+        .map_err(anyhow::Error::from)
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check_config_cmd(a: ConfigArgs) -> Result<ExitCode> {

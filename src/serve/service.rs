@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use super::replay::ServeError;
 use super::stage::{self, Shared, StageConfig};
 use crate::event::LogLine;
+use crate::loki::{LokiConfig, LokiStats};
 
 /// Lines buffered between the source and the scorer: when scoring falls behind, the
 /// source waits (backpressure) instead of dropping lines.
@@ -77,6 +78,45 @@ where
             tracing::warn!("drain deadline of {drain:?} passed; exiting with lines unscored");
             Ok(())
         }
+    }
+}
+
+/// The live Loki source: reads with `cfg` until the service stops, and mirrors the
+/// source's state into the service's metrics once a second.
+pub async fn loki_source(cfg: LokiConfig, ctx: SourceContext) {
+    let stats = Arc::new(LokiStats::default());
+    let bridge = tokio::spawn(mirror_stats(Arc::clone(&stats), Arc::clone(&ctx.shared)));
+    let mut stop = ctx.stop.clone();
+    let stopping = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(e) = crate::loki::run(cfg, ctx.lines, stats, stopping).await {
+        tracing::error!("the Loki source stopped: {e}");
+    }
+    bridge.abort();
+    ctx.shared.set_source_connected(false);
+}
+
+/// Copies the source's counters into the exported metrics.
+async fn mirror_stats(stats: Arc<LokiStats>, shared: Arc<Shared>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (mut reconnects, mut dropped) = (0u64, 0u64);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        shared.set_source_connected(stats.connected.load(Relaxed));
+        let now = stats.reconnects.load(Relaxed);
+        shared
+            .metrics
+            .loki_reconnects
+            .inc_by(now.saturating_sub(reconnects));
+        reconnects = now;
+        let now = stats.dropped_entries_reported.load(Relaxed);
+        shared
+            .metrics
+            .loki_dropped_entries
+            .inc_by(now.saturating_sub(dropped));
+        dropped = now;
     }
 }
 

@@ -145,7 +145,29 @@ pub fn run(mut rx: Receiver<LogLine>, shared: Arc<Shared>, cfg: StageConfig) {
     let mut scores = Vec::new();
     let started = Instant::now();
     let mut last_refresh = Instant::now();
-    while let Some(first) = rx.blocking_recv() {
+    // a small runtime of its own lets the stage wake up when no line comes, to refresh
+    let Ok(clock) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
+        tracing::error!("cannot start the scoring stage's timer");
+        return;
+    };
+    loop {
+        let first = match clock.block_on(async { tokio::time::timeout(REFRESH, rx.recv()).await }) {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(_) => {
+                if let (Some(agg), Some(model)) = (agg.as_mut(), shared.model()) {
+                    refresh(agg, &model, &shared, &cfg, nanos_since(started));
+                    if let Some(l) = learner.as_mut() {
+                        l.poll(&shared);
+                    }
+                    last_refresh = Instant::now();
+                }
+                continue;
+            }
+        };
         batch.push(first);
         while batch.len() < cfg.batch_lines {
             match rx.try_recv() {

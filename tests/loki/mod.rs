@@ -6,6 +6,7 @@
 mod fake;
 mod faults;
 mod measure;
+mod serve;
 mod streaming;
 
 use std::collections::BTreeSet;
