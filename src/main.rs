@@ -3,11 +3,12 @@
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use loganomaly::alert::{self, AlertConfig, Alerter};
 use loganomaly::event::ScoredLine;
 use loganomaly::input::{self, Format, ReadOptions};
 use loganomaly::model::{self, Model, TrainParams, Trainer};
@@ -116,6 +117,10 @@ struct ReplayArgs {
     /// Do not evaluate against labels even when a labels file is found.
     #[arg(long, conflicts_with = "labels")]
     no_labels: bool,
+    /// Alert config (TOML, see examples/alerts.toml): run the alert policy on log time and
+    /// send to the configured notifiers, flushing them before exit.
+    #[arg(long, value_name = "PATH")]
+    alerts: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -227,6 +232,10 @@ fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
         labels: a.labels,
         no_labels: a.no_labels,
     };
+    let alert_cfg = a.alerts.as_deref().map(load_alerts).transpose()?;
+    if alert_cfg.is_some() && a.file.as_os_str() == "-" {
+        bail!("--alerts reads the file a second time: name a file, not stdin");
+    }
     let report = replay::report(&a.file, &model, &origin, &run_opts, &opts)?;
     if let (Some(e), 0) = (&report.error, report.read.lines) {
         bail!("{e}");
@@ -237,16 +246,63 @@ fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
     } else {
         print!("{report}");
     }
-    match &report.error {
-        Some(e) => {
-            eprintln!(
-                "error: {e} (the {} lines before it are reported)",
-                report.read.lines
-            );
-            Ok(ExitCode::FAILURE)
-        }
+    if let Some(e) = &report.error {
+        eprintln!(
+            "error: {e} (the {} lines before it are reported)",
+            report.read.lines
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    match alert_cfg {
+        Some(cfg) => replay_alerts(&a.file, &model, &run_opts, &cfg),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+fn load_alerts(path: &Path) -> Result<AlertConfig> {
+    let cfg = AlertConfig::load(path)?;
+    if !cfg.has_notifiers() {
+        bail!(
+            "{}: no notifier configured ([slack], [alertmanager] or [webhook])",
+            path.display()
+        );
+    }
+    Ok(cfg)
+}
+
+/// Plays the file through the alert policy on log time; failed deliveries fail the run.
+fn replay_alerts(
+    file: &Path,
+    model: &Model,
+    run_opts: &RunOptions,
+    cfg: &AlertConfig,
+) -> Result<ExitCode> {
+    let lines = alert::scored_in_time_order(file, model, run_opts)?;
+    let threshold = run_opts.threshold.unwrap_or(model.threshold);
+    let run_on = cfg.policy.resolve_for + Duration::from_secs(120);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let summary = runtime.block_on(async {
+        let alerter = Alerter::new(cfg)?;
+        Ok::<_, alert::AlertError>(alert::play(&lines, model, threshold, alerter, run_on).await)
+    })?;
+    eprintln!(
+        "alerts: {} messages over {} minutes of log time ({} pod alerts grouped, {} held back)",
+        summary.messages, summary.minutes, summary.policy.grouped, summary.policy.held_back
+    );
+    let mut failed = 0;
+    for n in &summary.notifiers {
+        let s = n.stats;
+        eprintln!(
+            "  {:<12} sent {}, failed {}, retried {}",
+            n.name, s.sent, s.failed, s.retried
+        );
+        failed += s.failed;
+    }
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// One line of `loganomaly score` output.

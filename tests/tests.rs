@@ -1,4 +1,5 @@
 //! All integration tests build as one binary; one module per area.
 
+mod alert;
 mod cli;
 mod input;
