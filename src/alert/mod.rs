@@ -35,7 +35,7 @@ pub use config::{
 };
 pub use error::{AlertError, DeliveryError};
 pub use message::{LineView, Message, PodView};
-pub use outbox::{DeliveryStats, StatsSnapshot};
+pub use outbox::{http_client, DeliveryStats, StatsSnapshot};
 pub use policy::{Notice, NoticeKind, ObservedLine, PodAlert, PodObservation, Policy, Scope};
 pub use redact::{redact_url, Redactor};
 pub use replay::{observations, play, scored_in_time_order, AlertReplay, WindowLines};

@@ -1,5 +1,7 @@
 //! Alerting: policy, redaction, Slack delivery, explain, Alertmanager, end to end.
 
+mod alertmanager;
+mod e2e;
 mod explain;
 mod policy;
 mod redact;

@@ -128,17 +128,22 @@ async fn handle(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
 
 /// An observation of `pod` in `ns` at minute `minute` with burst score `burst`.
 pub fn obs(ns: &str, pod: &str, minute: i64, burst: f32) -> PodObservation {
+    obs_at(ns, pod, at(minute), burst)
+}
+
+/// An observation at `at_ns` (Unix ns) with one secret-bearing anomalous line.
+pub fn obs_at(ns: &str, pod: &str, at_ns: i64, burst: f32) -> PodObservation {
     PodObservation {
         namespace: ns.to_string(),
         pod: pod.to_string(),
-        at_ns: BASE_NS + minute * 60_000_000_000,
+        at_ns,
         score: 0.7,
         threshold: 0.615,
         burst,
         anomalous_in_window: if burst > 0.0 { 12 } else { 0 },
         top_lines: if burst > 0.0 {
             vec![ObservedLine {
-                ts_ns: BASE_NS + minute * 60_000_000_000 - 1,
+                ts_ns: at_ns - 1,
                 score: 0.8,
                 line: format!(
                     "dial tcp 10.0.0.7:5432: connect: connection refused password=hunter2 ({pod})"
