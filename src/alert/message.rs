@@ -14,7 +14,7 @@ pub struct LineView {
     /// RFC 3339 time of the line.
     pub ts: String,
     /// Its anomaly score.
-    pub score: f32,
+    pub score: f64,
     /// The line, redacted and cut to `message.max_line_chars`.
     pub line: String,
 }
@@ -35,15 +35,15 @@ pub struct PodView {
     /// RFC 3339: when the episode ended (resolved only).
     pub ended: Option<String>,
     /// Latest burst score (per-minute `-log10` chance of so many anomalous lines).
-    pub burst: f32,
+    pub burst: f64,
     /// Highest burst score of the episode.
-    pub peak_burst: f32,
+    pub peak_burst: f64,
     /// Burst score at which a pod turns anomalous.
-    pub threshold: f32,
+    pub threshold: f64,
     /// Moving average of line scores, and the model's line threshold.
-    pub line_score: f32,
+    pub line_score: f64,
     /// The model's line threshold.
-    pub line_threshold: f32,
+    pub line_threshold: f64,
     /// Anomalous lines in the latest minute.
     pub anomalous_lines: u32,
     /// Category id, e.g. `connection_refused`.
@@ -148,11 +148,11 @@ fn pod_view(a: &PodAlert, cfg: &MessageConfig, redactor: &Redactor) -> PodView {
         since: rfc3339(a.since_ns),
         at: rfc3339(a.at_ns),
         ended: a.ended_ns.map(rfc3339),
-        burst: a.burst,
-        peak_burst: a.peak_burst,
-        threshold: a.enter_score,
-        line_score: a.score,
-        line_threshold: a.threshold,
+        burst: round(a.burst, 1),
+        peak_burst: round(a.peak_burst, 1),
+        threshold: round(a.enter_score, 1),
+        line_score: round(a.score, 3),
+        line_threshold: round(a.threshold, 3),
         anomalous_lines: a.anomalous_in_window,
         category: a.category,
         category_label: a.category.label(),
@@ -163,13 +163,19 @@ fn pod_view(a: &PodAlert, cfg: &MessageConfig, redactor: &Redactor) -> PodView {
             .take(cfg.top_lines)
             .map(|l| LineView {
                 ts: rfc3339(l.ts_ns),
-                score: l.score,
+                score: round(l.score, 3),
                 line: redactor.redact_cut(&l.line, cfg.max_line_chars),
             })
             .collect(),
         dashboard_url: link(&cfg.dashboard_url),
         logs_url: link(&cfg.logs_url),
     }
+}
+
+/// `x` rounded to `digits` decimals, for readable payloads.
+fn round(x: f32, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (f64::from(x) * scale).round() / scale
 }
 
 /// Fills a link template; every value is URL-encoded.

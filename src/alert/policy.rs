@@ -245,8 +245,11 @@ impl Policy {
                     .is_some_and(|t| at - t >= duration_ns(cfg.enter_for));
                 let many = cfg.enter_lines > 0 && obs.anomalous_in_window >= cfg.enter_lines;
                 if held || many {
+                    // since the first anomalous line of the first abnormal window
+                    let first_line = state.lines.iter().map(|l| l.ts_ns).min();
+                    let since = state.above_since.unwrap_or(at);
                     state.episode = Some(Episode {
-                        since_ns: state.above_since.unwrap_or(at),
+                        since_ns: first_line.map_or(since, |t| t.min(since)),
                         notified_ns: None,
                         below_since: None,
                         peak_burst: obs.burst,
@@ -428,10 +431,14 @@ impl Policy {
     }
 }
 
-/// Keeps the `KEEP_LINES` highest-scoring distinct lines, highest first.
+/// Keeps the `KEEP_LINES` highest-scoring distinct lines, highest first. Lines with the
+/// same score and unusual tokens are the same kind of line (timestamps and ids are masked
+/// before scoring), so only the first of them is kept.
 fn merge_lines(kept: &mut Vec<ObservedLine>, new: &[ObservedLine]) {
     for l in new {
-        if kept.iter().any(|k| k.line == l.line) {
+        let same =
+            |k: &ObservedLine| k.line == l.line || (k.score == l.score && k.tokens == l.tokens);
+        if kept.iter().any(same) {
             continue;
         }
         let at = kept.partition_point(|k| k.score >= l.score);

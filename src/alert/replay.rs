@@ -50,14 +50,18 @@ impl WindowLines {
         if kept.len() >= LINES_PER_WINDOW && scored.score <= worst {
             return;
         }
-        if kept.iter().any(|l| l.line == scored.log.line) {
-            return;
-        }
-        let tokens = model
+        let tokens: Vec<String> = model
             .explain(&scored.log.line, TOKENS_PER_LINE)
             .into_iter()
             .map(|t| t.token)
             .collect();
+        // the same kind of line again (same score, same unusual tokens) adds nothing
+        let same = |l: &ObservedLine| {
+            l.line == scored.log.line || (l.score == scored.score && l.tokens == tokens)
+        };
+        if kept.iter().any(same) {
+            return;
+        }
         let line = ObservedLine {
             ts_ns: scored.log.ts_ns,
             score: scored.score,

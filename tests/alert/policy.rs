@@ -39,7 +39,7 @@ fn a_pod_enters_only_when_the_score_holds_for_enter_for() {
         panic!("{n:?}")
     };
     assert_eq!((alert.namespace.as_str(), alert.pod.as_str()), ("ns", "a"));
-    assert_eq!(alert.since_ns, at(0));
+    assert_eq!(alert.since_ns, at(0) - 1, "since the first anomalous line");
     assert_eq!(
         alert.peak_burst, 12.0,
         "the peak counts from the episode's start"

@@ -160,7 +160,9 @@ async fn a_500_is_retried_with_backoff_until_it_succeeds() {
     assert_eq!((s.sent, s.retried, s.failed), (1, 2, 0));
     let got = slack.received();
     assert_eq!(got.len(), 3);
-    assert!(got[2].at - got[1].at >= got[1].at - got[0].at - Duration::from_millis(30));
+    // backoff with "equal jitter": at least half of 50 ms, then of 100 ms
+    assert!(got[1].at - got[0].at >= Duration::from_millis(25));
+    assert!(got[2].at - got[1].at >= Duration::from_millis(50));
 }
 
 #[tokio::test(flavor = "current_thread")]
