@@ -14,7 +14,9 @@
 //! - [`report`], [`eval`]: the replay report and quality against labels.
 //! - [`generate`]: the deterministic generator of the bundled sample.
 //! - [`event`]: the value types passed between stages.
+//! - [`alert`]: alert policy, Slack/Alertmanager/webhook notifiers, redaction, delivery.
 
+pub mod alert;
 pub mod config;
 pub mod eval;
 pub mod event;

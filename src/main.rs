@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use loganomaly::alert::{self, AlertConfig, Alerter};
 use loganomaly::event::LogLine;
 use loganomaly::event::ScoredLine;
 use loganomaly::input::{self, Format, ReadOptions};
@@ -140,6 +141,10 @@ struct ReplayArgs {
     /// (`10x` or `10`); the file is then held in memory to sort it.
     #[arg(long, value_name = "FACTOR", value_parser = parse_speed, requires = "listen")]
     speed: Option<f64>,
+    /// Alert config (TOML, see examples/alerts.toml): run the alert policy on log time and
+    /// send to the configured notifiers, flushing them before exit.
+    #[arg(long, value_name = "PATH")]
+    alerts: Option<PathBuf>,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -337,6 +342,10 @@ fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
         labels: a.labels,
         no_labels: a.no_labels,
     };
+    let alert_cfg = a.alerts.as_deref().map(load_alerts).transpose()?;
+    if alert_cfg.is_some() && a.file.as_os_str() == "-" {
+        bail!("--alerts reads the file a second time: name a file, not stdin");
+    }
     let report = replay::report(&a.file, &model, &origin, &run_opts, &opts)?;
     if let (Some(e), 0) = (&report.error, report.read.lines) {
         bail!("{e}");
@@ -347,14 +356,15 @@ fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
     } else {
         print!("{report}");
     }
-    match &report.error {
-        Some(e) => {
-            eprintln!(
-                "error: {e} (the {} lines before it are reported)",
-                report.read.lines
-            );
-            Ok(ExitCode::FAILURE)
-        }
+    if let Some(e) = &report.error {
+        eprintln!(
+            "error: {e} (the {} lines before it are reported)",
+            report.read.lines
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    match alert_cfg {
+        Some(cfg) => replay_alerts(&a.file, &model, &run_opts, &cfg),
         None => Ok(ExitCode::SUCCESS),
     }
 }
@@ -398,6 +408,52 @@ fn replay_listen(a: ReplayArgs, listen: std::net::SocketAddr) -> Result<ExitCode
     Ok(match summary.error {
         Some(_) => ExitCode::FAILURE,
         None => ExitCode::SUCCESS,
+    })
+}
+
+fn load_alerts(path: &Path) -> Result<AlertConfig> {
+    let cfg = AlertConfig::load(path)?;
+    if !cfg.has_notifiers() {
+        bail!(
+            "{}: no notifier configured ([slack], [alertmanager] or [webhook])",
+            path.display()
+        );
+    }
+    Ok(cfg)
+}
+
+/// Plays the file through the alert policy on log time; failed deliveries fail the run.
+fn replay_alerts(
+    file: &Path,
+    model: &Model,
+    run_opts: &RunOptions,
+    cfg: &AlertConfig,
+) -> Result<ExitCode> {
+    let lines = alert::scored_in_time_order(file, model, run_opts)?;
+    let threshold = run_opts.threshold.unwrap_or(model.threshold);
+    let run_on = cfg.policy.resolve_for + Duration::from_secs(120);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let summary = runtime.block_on(async {
+        let alerter = Alerter::new(cfg)?;
+        Ok::<_, alert::AlertError>(alert::play(&lines, model, threshold, alerter, run_on).await)
+    })?;
+    eprintln!(
+        "alerts: {} messages over {} minutes of log time ({} pod alerts grouped, {} held back)",
+        summary.messages, summary.minutes, summary.policy.grouped, summary.policy.held_back
+    );
+    let mut failed = 0;
+    for n in &summary.notifiers {
+        let s = n.stats;
+        eprintln!(
+            "  {:<12} sent {}, failed {}, retried {}",
+            n.name, s.sent, s.failed, s.retried
+        );
+        failed += s.failed;
+    }
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

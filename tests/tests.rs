@@ -1,5 +1,6 @@
 //! All integration tests build as one binary; one module per area.
 
+mod alert;
 mod cli;
 mod input;
 mod loki;

@@ -202,6 +202,19 @@ impl PodStats {
     }
 }
 
+/// A pod's current burst window (see [`Aggregator::windows`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PodWindow<'a> {
+    /// The pod's statistics.
+    pub stats: &'a PodStats,
+    /// Index of the window: log time divided by `window_ns`.
+    pub window: i64,
+    /// Lines in the window.
+    pub lines: u32,
+    /// Anomalous lines in the window.
+    pub anomalous: u32,
+}
+
 /// Identity of a pod's container.
 type PodId = (String, String, String);
 
@@ -341,6 +354,21 @@ impl Aggregator {
                 .then_with(|| a.stream.cmp(&b.stream))
         });
         pods
+    }
+
+    /// Every pod's current burst window, for alerting: which window it is and its counts.
+    pub fn windows(&self) -> impl Iterator<Item = PodWindow<'_>> {
+        self.pods().map(|stats| PodWindow {
+            stats,
+            window: stats.window,
+            lines: stats.window_lines,
+            anomalous: stats.window_anomalous,
+        })
+    }
+
+    /// The parameters the aggregator folds with.
+    pub fn params(&self) -> &AggregateParams {
+        &self.params
     }
 
     /// Number of pods (containers) tracked.

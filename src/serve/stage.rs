@@ -126,10 +126,20 @@ impl Default for StageConfig {
             pod_ttl: Duration::from_secs(15 * 60),
             live: true,
             view_pods: 100,
-            redact: |s| s.to_string(),
+            redact: redact_credentials,
             learn: None,
             initial_training_lines: 50_000,
         }
+    }
+}
+
+/// The built-in credential redaction of [`crate::alert::Redactor`] (no extra patterns).
+pub fn redact_credentials(line: &str) -> String {
+    static REDACTOR: std::sync::OnceLock<Option<crate::alert::Redactor>> =
+        std::sync::OnceLock::new();
+    match REDACTOR.get_or_init(|| crate::alert::Redactor::new(&[]).ok()) {
+        Some(r) => r.redact(line).into_owned(),
+        None => "<line withheld: redaction unavailable>".to_string(),
     }
 }
 
@@ -417,6 +427,18 @@ mod tests {
         let pods = shared.pods.read().unwrap();
         assert_eq!(pods.len(), 1);
         assert_eq!(pods[0].lines, 5000);
+    }
+
+    #[test]
+    fn the_pods_view_redacts_credentials() {
+        let shared = Arc::new(Shared::default());
+        shared.set_model(Arc::new(crate::model::bundled().unwrap()), "bundled");
+        let mut input = lines(50);
+        input[7].line = "login failed for bob password=hunter2 token=abc123def".into();
+        run_with(&shared, input, StageConfig::default());
+        let view = serde_json::to_string(&*shared.pods.read().unwrap()).unwrap();
+        assert!(view.contains("login failed for bob"), "{view}");
+        assert!(!view.contains("hunter2") && !view.contains("abc123def"), "{view}");
     }
 
     #[test]

@@ -1,0 +1,266 @@
+//! What kind of trouble a pod's anomalous lines show, and what to check first.
+//!
+//! Keyword rules over the lower-cased lines: each category counts the lines that match it,
+//! the most frequent wins (ties go to the more specific category, in declaration order).
+//! Lines that match nothing but carry tokens never seen in training are a *new kind of
+//! error*.
+
+use serde::Serialize;
+
+use super::policy::ObservedLine;
+
+/// The kind of an anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Category {
+    /// Out of memory: OOMKilled, allocation failures.
+    Oom,
+    /// A crash: panic, stack trace, segfault, fatal exit, crash loop.
+    Crash,
+    /// TLS or certificate errors.
+    Tls,
+    /// Name resolution failures.
+    Dns,
+    /// A dependency refuses or resets connections.
+    ConnectionRefused,
+    /// Timeouts and deadlines.
+    Timeout,
+    /// Authentication or authorisation failures.
+    AuthFailure,
+    /// Lines with tokens never seen in training.
+    NewError,
+    /// Unusual lines of no known kind.
+    Unusual,
+}
+
+/// Keyword rules, most specific first (ties resolve to the earlier entry).
+const RULES: &[(Category, &[&str])] = &[
+    (
+        Category::Oom,
+        &[
+            "out of memory",
+            "oomkill",
+            "oom-kill",
+            "oom killer",
+            "outofmemory",
+            "cannot allocate memory",
+            "memory limit",
+            "killed process",
+        ],
+    ),
+    (
+        Category::Crash,
+        &[
+            "panic",
+            "goroutine ",
+            "segmentation fault",
+            "sigsegv",
+            "traceback (most recent call last)",
+            "exception in thread",
+            "core dumped",
+            "fatal error",
+            "fatal exception",
+            "crashloopbackoff",
+            "back-off restarting",
+            "exited with",
+        ],
+    ),
+    (
+        Category::Tls,
+        &[
+            "x509",
+            "certificate",
+            "tls handshake",
+            "ssl",
+            "handshake failure",
+        ],
+    ),
+    (
+        Category::Dns,
+        &[
+            "no such host",
+            "nxdomain",
+            "servfail",
+            "name resolution",
+            "could not resolve",
+            "dns",
+        ],
+    ),
+    (
+        Category::ConnectionRefused,
+        &[
+            "connection refused",
+            "econnrefused",
+            "connection reset",
+            "no route to host",
+            "could not connect",
+            "failed to connect",
+            " refused",
+        ],
+    ),
+    (
+        Category::Timeout,
+        &[
+            "timeout",
+            "timed out",
+            "deadline exceeded",
+            "took too long",
+            "slow request",
+            "slow query",
+        ],
+    ),
+    (
+        Category::AuthFailure,
+        &[
+            "unauthorized",
+            "unauthenticated",
+            "forbidden",
+            "authentication failed",
+            "invalid credentials",
+            "invalid token",
+            "permission denied",
+            "access denied",
+            "login failed",
+            "failed login",
+            "token rejected",
+            "signature verification failed",
+            " 401 ",
+            " 403 ",
+        ],
+    ),
+];
+
+/// The category of a set of anomalous lines (see the module docs).
+pub fn classify(lines: &[ObservedLine]) -> Category {
+    let mut counts = [0usize; RULES.len()];
+    for l in lines {
+        let lower = l.line.to_lowercase();
+        for (i, (_, words)) in RULES.iter().enumerate() {
+            if words.iter().any(|w| lower.contains(w)) {
+                counts[i] += 1;
+            }
+        }
+    }
+    let best = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 0)
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)));
+    match best {
+        Some((i, _)) => RULES[i].0,
+        None if lines.iter().any(|l| !l.tokens.is_empty()) => Category::NewError,
+        None => Category::Unusual,
+    }
+}
+
+impl Category {
+    /// A short human name, e.g. `connection refused`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::Oom => "out of memory",
+            Category::Crash => "crash / panic",
+            Category::Tls => "TLS / certificate",
+            Category::Dns => "DNS",
+            Category::ConnectionRefused => "connection refused",
+            Category::Timeout => "timeout",
+            Category::AuthFailure => "auth failure",
+            Category::NewError => "new kind of error",
+            Category::Unusual => "unusual lines",
+        }
+    }
+
+    /// A stable identifier for labels and payloads, e.g. `connection_refused`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Category::Oom => "oom",
+            Category::Crash => "crash",
+            Category::Tls => "tls",
+            Category::Dns => "dns",
+            Category::ConnectionRefused => "connection_refused",
+            Category::Timeout => "timeout",
+            Category::AuthFailure => "auth_failure",
+            Category::NewError => "new_error",
+            Category::Unusual => "unusual",
+        }
+    }
+
+    /// The first thing the on-call engineer should check.
+    pub fn check_first(self) -> &'static str {
+        match self {
+            Category::Oom => "Compare memory use with the limit (`kubectl describe pod`: last state OOMKilled?) and look for heap growth or a traffic spike.",
+            Category::Crash => "Read the previous container's logs (`kubectl logs --previous`) from the first stack frame, and check the restart count and the latest rollout.",
+            Category::Tls => "Check certificate expiry and the CA bundle (`openssl s_client -connect host:443`) and whether cert-manager renewed it.",
+            Category::Dns => "Check CoreDNS health and resolve the failing name from inside the pod (`nslookup`).",
+            Category::ConnectionRefused => "Check the dependency it connects to: is its pod ready and does its Service have endpoints (`kubectl get endpoints`)?",
+            Category::Timeout => "Check latency and saturation of the upstream it waits on (slow queries, CPU throttling, load).",
+            Category::AuthFailure => "Check for expired or rotated credentials and secrets, and for many failures from one client (credential stuffing).",
+            Category::NewError => "A kind of line never seen in training: compare with the latest deploy or config change.",
+            Category::Unusual => "Open the logs of the window and compare with the hour before.",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str, new: bool) -> ObservedLine {
+        ObservedLine {
+            ts_ns: 0,
+            score: 0.8,
+            line: text.to_string(),
+            tokens: if new { vec!["x".into()] } else { vec![] },
+        }
+    }
+
+    #[test]
+    fn each_category_has_a_recognisable_line() {
+        let cases = [
+            ("panic: runtime error: index out of range", Category::Crash),
+            ("goroutine 1 [running]:", Category::Crash),
+            (
+                "Memory cgroup out of memory: Killed process 123",
+                Category::Oom,
+            ),
+            (
+                "dial tcp 10.0.0.5:5432: connect: connection refused",
+                Category::ConnectionRefused,
+            ),
+            (
+                "upstream timed out (110: Connection timed out)",
+                Category::Timeout,
+            ),
+            (
+                "authentication failed for user \"app\"",
+                Category::AuthFailure,
+            ),
+            (
+                "x509: certificate has expired or is not yet valid",
+                Category::Tls,
+            ),
+            ("dial tcp: lookup db.svc: no such host", Category::Dns),
+        ];
+        for (text, want) in cases {
+            assert_eq!(classify(&[line(text, false)]), want, "{text}");
+        }
+        assert_eq!(
+            classify(&[line("zorglub frobnicated", true)]),
+            Category::NewError
+        );
+        assert_eq!(
+            classify(&[line("zorglub frobnicated", false)]),
+            Category::Unusual
+        );
+    }
+
+    #[test]
+    fn the_most_frequent_kind_wins() {
+        let lines = [
+            line("connection refused", false),
+            line("connection refused", false),
+            line("request timed out", false),
+        ];
+        assert_eq!(classify(&lines), Category::ConnectionRefused);
+    }
+}

@@ -1,0 +1,222 @@
+//! A notice made ready to leave the process: lines redacted and cut, links filled in,
+//! times formatted. Every notifier renders from a [`Message`], never from raw lines.
+
+use serde::Serialize;
+
+use super::category::Category;
+use super::config::MessageConfig;
+use super::policy::{Notice, NoticeKind, PodAlert, Scope};
+use super::redact::Redactor;
+
+/// One line as shown to people: redacted and cut.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LineView {
+    /// RFC 3339 time of the line.
+    pub ts: String,
+    /// Its anomaly score.
+    pub score: f64,
+    /// The line, redacted and cut to `message.max_line_chars`.
+    pub line: String,
+}
+
+/// One pod's alert as shown to people (also the webhook payload's `alerts[]` item).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PodView {
+    /// Namespace.
+    pub namespace: String,
+    /// Pod.
+    pub pod: String,
+    /// `firing`, `reminder` or `resolved`.
+    pub status: &'static str,
+    /// RFC 3339: when the burst score first crossed the threshold in this episode.
+    pub since: String,
+    /// RFC 3339: when this notice was decided.
+    pub at: String,
+    /// RFC 3339: when the episode ended (resolved only).
+    pub ended: Option<String>,
+    /// Latest burst score (per-minute `-log10` chance of so many anomalous lines).
+    pub burst: f64,
+    /// Highest burst score of the episode.
+    pub peak_burst: f64,
+    /// Burst score at which a pod turns anomalous.
+    pub threshold: f64,
+    /// Moving average of line scores, and the model's line threshold.
+    pub line_score: f64,
+    /// The model's line threshold.
+    pub line_threshold: f64,
+    /// Anomalous lines in the latest minute.
+    pub anomalous_lines: u32,
+    /// Category id, e.g. `connection_refused`.
+    pub category: Category,
+    /// Category in words.
+    pub category_label: &'static str,
+    /// What to check first.
+    pub check_first: &'static str,
+    /// Most anomalous lines, highest score first.
+    pub top_lines: Vec<LineView>,
+    /// Grafana pod dashboard, when configured.
+    pub dashboard_url: Option<String>,
+    /// Loki logs of the window, when configured.
+    pub logs_url: Option<String>,
+}
+
+/// A notice ready to render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Firing, reminder or resolved.
+    pub kind: NoticeKind,
+    /// `None` for one pod, else the group's namespace or the cluster.
+    pub scope: Option<Scope>,
+    /// The pods, most anomalous first.
+    pub pods: Vec<PodView>,
+    /// The LLM's likely cause, when one arrived in time.
+    pub explanation: Option<String>,
+}
+
+impl Message {
+    /// Prepares `notice`: redaction, cutting, links.
+    pub fn build(notice: &Notice, cfg: &MessageConfig, redactor: &Redactor) -> Self {
+        let scope = match notice {
+            Notice::Pod(_) => None,
+            Notice::Group { scope, .. } => Some(scope.clone()),
+        };
+        Self {
+            kind: notice.kind(),
+            scope,
+            pods: notice
+                .alerts()
+                .iter()
+                .map(|a| pod_view(a, cfg, redactor))
+                .collect(),
+            explanation: None,
+        }
+    }
+
+    /// One line for notification previews, Alertmanager's summary and the text fallback.
+    pub fn summary(&self) -> String {
+        let Some(first) = self.pods.first() else {
+            return String::new();
+        };
+        let resolved = self.kind == NoticeKind::Resolved;
+        let Some(scope) = &self.scope else {
+            let (ns, pod) = (&first.namespace, &first.pod);
+            if resolved {
+                return format!("Resolved: {ns}/{pod} logs normally again");
+            }
+            let still = if self.kind == NoticeKind::Reminder {
+                "Still: "
+            } else {
+                ""
+            };
+            return format!(
+                "{still}{ns}/{pod} is logging abnormally ({}): burst {:.1} vs threshold {:.1} since {}",
+                first.category_label,
+                first.burst,
+                first.threshold,
+                short_time(&first.since),
+            );
+        };
+        let place = match scope {
+            Scope::Namespace(ns) => format!("in {ns}"),
+            Scope::Cluster => "across the cluster".to_string(),
+        };
+        let n = self.pods.len();
+        if resolved {
+            format!("Resolved: {n} pods {place} log normally again")
+        } else {
+            format!("{n} pods {place} are logging abnormally")
+        }
+    }
+}
+
+fn pod_view(a: &PodAlert, cfg: &MessageConfig, redactor: &Redactor) -> PodView {
+    let from_ns = a.since_ns - 5 * 60_000_000_000;
+    let to_ns = a.ended_ns.unwrap_or(a.at_ns) + 60_000_000_000;
+    let link = |template: &Option<String>| {
+        template
+            .as_deref()
+            .map(|t| fill_link(t, &a.namespace, &a.pod, from_ns, to_ns))
+    };
+    PodView {
+        namespace: a.namespace.clone(),
+        pod: a.pod.clone(),
+        status: match a.kind {
+            NoticeKind::Firing => "firing",
+            NoticeKind::Reminder => "reminder",
+            NoticeKind::Resolved => "resolved",
+        },
+        since: rfc3339(a.since_ns),
+        at: rfc3339(a.at_ns),
+        ended: a.ended_ns.map(rfc3339),
+        burst: round(a.burst, 1),
+        peak_burst: round(a.peak_burst, 1),
+        threshold: round(a.enter_score, 1),
+        line_score: round(a.score, 3),
+        line_threshold: round(a.threshold, 3),
+        anomalous_lines: a.anomalous_in_window,
+        category: a.category,
+        category_label: a.category.label(),
+        check_first: a.category.check_first(),
+        top_lines: a
+            .top_lines
+            .iter()
+            .take(cfg.top_lines)
+            .map(|l| LineView {
+                ts: rfc3339(l.ts_ns),
+                score: round(l.score, 3),
+                line: redactor.redact_cut(&l.line, cfg.max_line_chars),
+            })
+            .collect(),
+        dashboard_url: link(&cfg.dashboard_url),
+        logs_url: link(&cfg.logs_url),
+    }
+}
+
+/// `x` rounded to `digits` decimals, for readable payloads.
+fn round(x: f32, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (f64::from(x) * scale).round() / scale
+}
+
+/// Fills a link template; every value is URL-encoded.
+pub fn fill_link(template: &str, namespace: &str, pod: &str, from_ns: i64, to_ns: i64) -> String {
+    let query = format!("{{namespace=\"{namespace}\", pod=\"{pod}\"}}");
+    template
+        .replace("{namespace}", &url_encode(namespace))
+        .replace("{pod}", &url_encode(pod))
+        .replace("{from_ms}", &(from_ns / 1_000_000).to_string())
+        .replace("{to_ms}", &(to_ns / 1_000_000).to_string())
+        .replace("{query}", &url_encode(&query))
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// RFC 3339 in UTC (the epoch when out of range).
+pub fn rfc3339(ns: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
+}
+
+/// `2023-11-14 23:13 UTC` from an RFC 3339 time.
+pub fn short_time(rfc: &str) -> String {
+    match (rfc.get(..10), rfc.get(11..16)) {
+        (Some(day), Some(hm)) => format!("{day} {hm} UTC"),
+        _ => rfc.to_string(),
+    }
+}

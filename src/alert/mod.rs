@@ -1,0 +1,43 @@
+//! Alerting: tells the on-call engineer once when a pod starts logging abnormally, once
+//! when it is over, and never floods.
+//!
+//! ## Layout
+//! - [`policy`]: the pure state machine (enter, hysteresis, reminders, storm grouping, the
+//!   per-minute cap) over [`PodObservation`]s; time is passed in.
+//! - `category`: lines -> kind of trouble (crash, OOM, TLS…) and what to check first.
+//! - `redact`: masks secrets before any line leaves the process.
+//! - `message`: a notice made ready to render (redacted lines, links, times).
+//! - `slack`, `alertmanager`, `webhook`: one renderer per notifier.
+//! - `explain`: optional two-sentence likely cause from an OpenAI-compatible LLM endpoint.
+//! - `outbox`: bounded queues with retry, backoff, `Retry-After` and a drain deadline.
+//! - `alerter`: wires the above; `replay`: plays a file on log time (`replay --alerts`).
+//! - `config`: the `[alerting]` section; `error`: typed errors.
+
+mod alerter;
+mod alertmanager;
+mod category;
+mod config;
+mod error;
+mod explain;
+mod message;
+mod outbox;
+pub mod policy;
+mod redact;
+mod replay;
+mod slack;
+mod webhook;
+
+pub use alerter::{Alerter, NotifierReport};
+pub use category::{classify, Category};
+pub use config::{
+    AlertConfig, AlertmanagerConfig, DeliveryConfig, ExplainConfig, MessageConfig, PolicyConfig,
+    RedactConfig, Secret, SecretSource, SlackConfig, StormConfig, WebhookConfig,
+};
+pub use error::{AlertError, DeliveryError};
+pub use message::{LineView, Message, PodView};
+pub use outbox::{http_client, DeliveryStats, StatsSnapshot};
+pub use policy::{Notice, NoticeKind, ObservedLine, PodAlert, PodObservation, Policy, Scope};
+pub use redact::{redact_url, Redactor};
+pub use replay::{observations, play, scored_in_time_order, AlertReplay, WindowLines};
+pub use slack::render as render_slack;
+pub use webhook::{render as render_webhook, WebhookPayload};

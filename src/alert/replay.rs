@@ -1,0 +1,207 @@
+//! Alerting on log time: `loganomaly replay --alerts alerts.toml`.
+//!
+//! A Loki `query_range` response is grouped by stream, not ordered by time, so the scored
+//! lines are held in memory and played in log-time order (about 200 bytes per line). At
+//! the end of each minute of log time every pod is observed once, from the aggregator
+//! (moving average, window counts) and [`WindowLines`] (that minute's most anomalous
+//! lines). When the file ends, log time runs on with no new lines, up to `resolve_for`
+//! plus two minutes, so that anomalies still open get their resolved message.
+//!
+//! `serve` reuses [`WindowLines`] and [`observations`] on wall time.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::event::ScoredLine;
+use crate::model::Model;
+use crate::pipeline::aggregate::{burst_surprise, AggregateParams, Aggregator};
+use crate::replay::{run, RunOptions};
+
+use super::alerter::{Alerter, NotifierReport};
+use super::error::AlertError;
+use super::policy::{ObservedLine, PodObservation, PolicyStats};
+
+/// Anomalous lines kept per pod and minute.
+const LINES_PER_WINDOW: usize = 5;
+/// Tokens kept per line as its explanation.
+const TOKENS_PER_LINE: usize = 5;
+/// A gap in log time longer than this is skipped rather than played minute by minute.
+const MAX_GAP_WINDOWS: i64 = 24 * 60;
+
+/// The most anomalous lines of each pod in the current window.
+#[derive(Debug, Default)]
+pub struct WindowLines {
+    pods: BTreeMap<(String, String), Vec<ObservedLine>>,
+}
+
+impl WindowLines {
+    /// Keeps `scored` if it is anomalous and among its pod's top lines of the window;
+    /// `model` explains the kept lines (their unusual tokens).
+    pub fn add(&mut self, scored: &ScoredLine, model: &Model) {
+        if !scored.anomalous {
+            return;
+        }
+        let s = &scored.log.stream;
+        let kept = self
+            .pods
+            .entry((s.namespace.clone(), s.pod.clone()))
+            .or_default();
+        let worst = kept.last().map_or(f32::MIN, |l| l.score);
+        if kept.len() >= LINES_PER_WINDOW && scored.score <= worst {
+            return;
+        }
+        let tokens: Vec<String> = model
+            .explain(&scored.log.line, TOKENS_PER_LINE)
+            .into_iter()
+            .map(|t| t.token)
+            .collect();
+        // the same kind of line again (same score, same unusual tokens) adds nothing
+        let same = |l: &ObservedLine| {
+            l.line == scored.log.line || (l.score == scored.score && l.tokens == tokens)
+        };
+        if kept.iter().any(same) {
+            return;
+        }
+        let line = ObservedLine {
+            ts_ns: scored.log.ts_ns,
+            score: scored.score,
+            line: scored.log.line.clone(),
+            tokens,
+        };
+        let at = kept.partition_point(|l| l.score >= line.score);
+        kept.insert(at, line);
+        kept.truncate(LINES_PER_WINDOW);
+    }
+
+    /// Takes the lines gathered so far, starting a new window.
+    pub fn take(&mut self) -> BTreeMap<(String, String), Vec<ObservedLine>> {
+        std::mem::take(&mut self.pods)
+    }
+}
+
+/// One observation per pod (its containers merged) for the window `window` that just
+/// ended: counts of pods whose last line is older are zero.
+pub fn observations(
+    agg: &Aggregator,
+    mut lines: BTreeMap<(String, String), Vec<ObservedLine>>,
+    window: i64,
+    threshold: f32,
+) -> Vec<PodObservation> {
+    let params = agg.params();
+    let mut by_pod: BTreeMap<(String, String), (PodObservation, u32)> = BTreeMap::new();
+    for w in agg.windows() {
+        let s = &w.stats.stream;
+        let key = (s.namespace.clone(), s.pod.clone());
+        let (obs, lines_in_window) = by_pod.entry(key).or_insert_with(|| {
+            let obs = PodObservation {
+                namespace: s.namespace.clone(),
+                pod: s.pod.clone(),
+                at_ns: (window + 1).saturating_mul(params.window_ns),
+                score: 0.0,
+                threshold,
+                burst: 0.0,
+                anomalous_in_window: 0,
+                top_lines: Vec::new(),
+            };
+            (obs, 0)
+        });
+        obs.score = obs.score.max(w.stats.ewma);
+        if w.window == window {
+            obs.anomalous_in_window += w.anomalous;
+            *lines_in_window += w.lines;
+        }
+    }
+    by_pod
+        .into_iter()
+        .map(|(key, (mut obs, n))| {
+            obs.burst = burst_surprise(obs.anomalous_in_window, n, params.expected_rate);
+            obs.top_lines = lines.remove(&key).unwrap_or_default();
+            obs
+        })
+        .collect()
+}
+
+/// What an alerting replay did.
+#[derive(Debug, Clone)]
+pub struct AlertReplay {
+    /// Lines played.
+    pub lines: u64,
+    /// Minutes of log time observed (the run-on after the file included).
+    pub minutes: u64,
+    /// Messages queued, per notifier.
+    pub messages: usize,
+    /// What storm control did.
+    pub policy: PolicyStats,
+    /// What each notifier did.
+    pub notifiers: Vec<NotifierReport>,
+}
+
+/// Scores `path` and returns its lines in log-time order.
+pub fn scored_in_time_order(
+    path: &Path,
+    model: &Model,
+    opts: &RunOptions,
+) -> Result<Vec<ScoredLine>, AlertError> {
+    let mut lines = Vec::new();
+    let summary = run(path, model, opts, |s| {
+        lines.push(s);
+        Ok(())
+    })
+    .map_err(|e| AlertError::Replay(e.to_string()))?;
+    if let Some(e) = summary.error {
+        return Err(AlertError::Replay(e.to_string()));
+    }
+    lines.sort_by_key(|s| s.log.ts_ns);
+    Ok(lines)
+}
+
+/// Plays time-ordered `lines` through an aggregator and `alerter`, one observation per
+/// pod per minute of log time, then flushes the outboxes.
+pub async fn play(
+    lines: &[ScoredLine],
+    model: &Model,
+    threshold: f32,
+    mut alerter: Alerter,
+    run_on: std::time::Duration,
+) -> AlertReplay {
+    let mut agg = Aggregator::new(AggregateParams {
+        expected_rate: model.meta.params.contamination,
+        ..AggregateParams::default()
+    });
+    let window_ns = agg.params().window_ns.max(1);
+    let mut tracker = WindowLines::default();
+    let (mut current, mut minutes, mut messages) = (None::<i64>, 0u64, 0usize);
+    for s in lines {
+        let w = s.log.ts_ns.div_euclid(window_ns);
+        if let Some(c) = current.filter(|c| w > *c) {
+            let last = w.min(c + MAX_GAP_WINDOWS);
+            for done in c..last {
+                let obs = observations(&agg, tracker.take(), done, threshold);
+                messages += alerter.observe((done + 1) * window_ns, &obs).await;
+                minutes += 1;
+            }
+        }
+        current = Some(current.map_or(w, |c| c.max(w)));
+        agg.add(s);
+        tracker.add(s, model);
+    }
+    if let Some(c) = current {
+        let extra = i64::try_from(run_on.as_nanos()).unwrap_or(0) / window_ns;
+        for done in c..=c + extra {
+            if done > c && alerter.open_episodes() == 0 {
+                break;
+            }
+            let obs = observations(&agg, tracker.take(), done, threshold);
+            messages += alerter.observe((done + 1) * window_ns, &obs).await;
+            minutes += 1;
+        }
+    }
+    let policy = alerter.policy_stats();
+    AlertReplay {
+        lines: lines.len() as u64,
+        minutes,
+        messages,
+        policy,
+        notifiers: alerter.shutdown().await,
+    }
+}

@@ -1,0 +1,221 @@
+//! Slack incoming-webhook payloads: Block Kit with a plain `text` fallback.
+//!
+//! Within Slack's limits: at most 50 blocks, 150 characters of header, 3000 per section
+//! text; the whole payload is kept under [`MAX_PAYLOAD_CHARS`] by showing fewer lines and
+//! pods until it fits.
+
+use serde_json::{json, Value};
+
+use super::message::{short_time, Message, PodView};
+use super::policy::{NoticeKind, Scope};
+
+/// Slack's limit on header text.
+pub const MAX_HEADER_CHARS: usize = 150;
+/// Slack's limit on a section's text.
+pub const MAX_SECTION_CHARS: usize = 3000;
+/// Slack's limit on blocks per message.
+pub const MAX_BLOCKS: usize = 50;
+/// Our bound on the serialised payload (Slack rejects far larger ones).
+pub const MAX_PAYLOAD_CHARS: usize = 12_000;
+
+/// Pods listed by name in a grouped message.
+const LIST_PODS: usize = 20;
+
+/// The Slack payload for `msg`.
+pub fn render(msg: &Message) -> Value {
+    let mut lines = 5;
+    let mut pods = LIST_PODS;
+    loop {
+        let payload = render_with(msg, lines, pods);
+        let size = payload.to_string().chars().count();
+        if size <= MAX_PAYLOAD_CHARS || (lines == 0 && pods <= 1) {
+            return payload;
+        }
+        if lines > 0 {
+            lines -= 1;
+        } else {
+            pods /= 2;
+        }
+    }
+}
+
+fn render_with(msg: &Message, max_lines: usize, max_pods: usize) -> Value {
+    let mut blocks = Vec::new();
+    match (&msg.scope, msg.pods.first()) {
+        (_, None) => {}
+        (None, Some(pod)) => pod_blocks(msg, pod, max_lines, &mut blocks),
+        (Some(scope), Some(worst)) => {
+            group_blocks(msg, scope, worst, max_lines, max_pods, &mut blocks)
+        }
+    }
+    blocks.truncate(MAX_BLOCKS);
+    json!({ "text": msg.summary(), "blocks": blocks })
+}
+
+fn icon(kind: NoticeKind) -> &'static str {
+    match kind {
+        NoticeKind::Firing => "🔴",
+        NoticeKind::Reminder => "🟠",
+        NoticeKind::Resolved => "✅",
+    }
+}
+
+fn pod_blocks(msg: &Message, pod: &PodView, max_lines: usize, blocks: &mut Vec<Value>) {
+    let title = match msg.kind {
+        NoticeKind::Firing => format!("{} {}/{}", icon(msg.kind), pod.namespace, pod.pod),
+        NoticeKind::Reminder => format!(
+            "{} Still abnormal: {}/{}",
+            icon(msg.kind),
+            pod.namespace,
+            pod.pod
+        ),
+        NoticeKind::Resolved => {
+            format!("{} Resolved: {}/{}", icon(msg.kind), pod.namespace, pod.pod)
+        }
+    };
+    blocks.push(header(&title));
+    if msg.kind == NoticeKind::Resolved {
+        let ended = pod.ended.as_deref().unwrap_or(&pod.at);
+        blocks.push(section(&format!(
+            "Logging normally again since *{}* (abnormal since {}, peak burst score {:.1}, {}).",
+            short_time(ended),
+            short_time(&pod.since),
+            pod.peak_burst,
+            pod.category_label
+        )));
+        push_links(pod, blocks);
+        return;
+    }
+    blocks.push(json!({
+        "type": "section",
+        "fields": [
+            field(&format!("*Burst score*\n{:.1} (threshold {:.1}, peak {:.1})", pod.burst, pod.threshold, pod.peak_burst)),
+            field(&format!("*Since*\n{}", short_time(&pod.since))),
+            field(&format!("*Category*\n{}", pod.category_label)),
+            field(&format!("*Anomalous lines*\n{} in the last minute", pod.anomalous_lines)),
+        ]
+    }));
+    blocks.push(section(&format!(
+        "*Check first:* {}",
+        escape(pod.check_first)
+    )));
+    push_explanation(msg, blocks);
+    push_lines(pod, max_lines, blocks);
+    push_links(pod, blocks);
+}
+
+fn group_blocks(
+    msg: &Message,
+    scope: &Scope,
+    worst: &PodView,
+    max_lines: usize,
+    max_pods: usize,
+    blocks: &mut Vec<Value>,
+) {
+    blocks.push(header(&format!("{} {}", icon(msg.kind), msg.summary())));
+    let mut list = String::new();
+    let mut shown = 0;
+    for p in msg.pods.iter().take(max_pods) {
+        let name = match (scope, &p.dashboard_url) {
+            (Scope::Namespace(_), Some(url)) => format!("<{url}|{}>", p.pod),
+            (Scope::Cluster, Some(url)) => format!("<{url}|{}/{}>", p.namespace, p.pod),
+            (Scope::Namespace(_), None) => format!("`{}`", p.pod),
+            (Scope::Cluster, None) => format!("`{}/{}`", p.namespace, p.pod),
+        };
+        let entry = format!(
+            "• {name}: {}, peak burst {:.1}\n",
+            p.category_label, p.peak_burst
+        );
+        if list.chars().count() + entry.chars().count() > MAX_SECTION_CHARS - 40 {
+            break;
+        }
+        list.push_str(&entry);
+        shown += 1;
+    }
+    if msg.pods.len() > shown {
+        list.push_str(&format!("…and {} more\n", msg.pods.len() - shown));
+    }
+    blocks.push(section(&list));
+    if msg.kind == NoticeKind::Resolved {
+        return;
+    }
+    blocks.push(section(&format!(
+        "*Most abnormal:* `{}/{}` since {} ({}). *Check first:* {}",
+        worst.namespace,
+        worst.pod,
+        short_time(&worst.since),
+        worst.category_label,
+        escape(worst.check_first)
+    )));
+    push_explanation(msg, blocks);
+    push_lines(worst, max_lines.min(3), blocks);
+    push_links(worst, blocks);
+}
+
+fn push_explanation(msg: &Message, blocks: &mut Vec<Value>) {
+    if let Some(text) = &msg.explanation {
+        blocks.push(section(&format!("*Likely cause* (LLM): {}", escape(text))));
+    }
+}
+
+fn push_lines(pod: &PodView, max_lines: usize, blocks: &mut Vec<Value>) {
+    if pod.top_lines.is_empty() || max_lines == 0 {
+        return;
+    }
+    let mut body = String::new();
+    for l in pod.top_lines.iter().take(max_lines) {
+        body.push_str(&escape(&l.line).replace("```", "'''"));
+        body.push('\n');
+    }
+    let head = "*Top anomalous lines*\n```";
+    let room = MAX_SECTION_CHARS - head.len() - 4;
+    blocks.push(section(&format!("{head}{}```", cut(body.trim_end(), room))));
+}
+
+fn push_links(pod: &PodView, blocks: &mut Vec<Value>) {
+    let links: Vec<String> = [
+        (&pod.dashboard_url, "Pod dashboard"),
+        (&pod.logs_url, "Logs in Loki"),
+    ]
+    .iter()
+    .filter_map(|(url, name)| url.as_ref().map(|u| format!("<{u}|{name}>")))
+    .collect();
+    if !links.is_empty() {
+        blocks.push(json!({ "type": "context", "elements": [field(&links.join("  ·  "))] }));
+    }
+}
+
+fn header(text: &str) -> Value {
+    json!({ "type": "header", "text": { "type": "plain_text", "text": cut(text, MAX_HEADER_CHARS), "emoji": true } })
+}
+
+fn section(text: &str) -> Value {
+    json!({ "type": "section", "text": mrkdwn(&cut(text, MAX_SECTION_CHARS)) })
+}
+
+/// A mrkdwn text object; callers cut it to the limit of where it goes.
+fn mrkdwn(text: &str) -> Value {
+    json!({ "type": "mrkdwn", "text": text })
+}
+
+/// A section field (Slack allows 2000 characters each).
+fn field(text: &str) -> Value {
+    mrkdwn(&cut(text, 2000))
+}
+
+/// Slack's three escapes for text that is not markup.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Cuts to at most `max` characters, marking a cut with `…`.
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}

@@ -1,0 +1,70 @@
+//! Generic JSON webhook: one `POST` per message with the documented payload below.
+//!
+//! ```json
+//! {
+//!   "version": 1,
+//!   "status": "firing",            // "firing" | "reminder" | "resolved"
+//!   "scope": "pod",                // "pod" | "namespace" | "cluster"
+//!   "namespace": "payments",       // the group's namespace; null for "cluster"
+//!   "summary": "payments/postgres-0 is logging abnormally (crash / panic): …",
+//!   "explanation": null,           // the LLM's likely cause, when configured and in time
+//!   "alerts": [{
+//!     "namespace": "payments", "pod": "postgres-0", "status": "firing",
+//!     "since": "2023-11-14T23:12:00Z", "at": "2023-11-14T23:14:00Z", "ended": null,
+//!     "burst": 84.0, "peak_burst": 84.0, "threshold": 9.0,
+//!     "line_score": 0.76, "line_threshold": 0.615, "anomalous_lines": 43,
+//!     "category": "crash", "category_label": "crash / panic",
+//!     "check_first": "Read the previous container's logs …",
+//!     "top_lines": [{ "ts": "2023-11-14T23:12:03.123Z", "score": 0.78, "line": "…redacted…" }],
+//!     "dashboard_url": "https://grafana…", "logs_url": "https://grafana…/explore…"
+//!   }]
+//! }
+//! ```
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::message::{Message, PodView};
+use super::policy::{NoticeKind, Scope};
+
+/// The webhook payload (see the module docs for an example).
+#[derive(Debug, Serialize)]
+pub struct WebhookPayload<'a> {
+    /// Payload format version; bumped on incompatible changes.
+    pub version: u32,
+    /// `firing`, `reminder` or `resolved`.
+    pub status: &'static str,
+    /// `pod`, `namespace` or `cluster`.
+    pub scope: &'static str,
+    /// The namespace of a pod or namespace message.
+    pub namespace: Option<&'a str>,
+    /// One line for humans.
+    pub summary: String,
+    /// The LLM's likely cause, when available.
+    pub explanation: Option<&'a str>,
+    /// The pods, most anomalous first.
+    pub alerts: &'a [PodView],
+}
+
+/// The payload for `msg`.
+pub fn render(msg: &Message) -> Value {
+    let (scope, namespace) = match &msg.scope {
+        None => ("pod", msg.pods.first().map(|p| p.namespace.as_str())),
+        Some(Scope::Namespace(ns)) => ("namespace", Some(ns.as_str())),
+        Some(Scope::Cluster) => ("cluster", None),
+    };
+    let payload = WebhookPayload {
+        version: 1,
+        status: match msg.kind {
+            NoticeKind::Firing => "firing",
+            NoticeKind::Reminder => "reminder",
+            NoticeKind::Resolved => "resolved",
+        },
+        scope,
+        namespace,
+        summary: msg.summary(),
+        explanation: msg.explanation.as_deref(),
+        alerts: &msg.pods,
+    };
+    serde_json::to_value(&payload).unwrap_or(Value::Null)
+}

@@ -1,0 +1,9 @@
+//! Alerting: policy, redaction, Slack delivery, explain, Alertmanager, end to end.
+
+mod alertmanager;
+mod e2e;
+mod explain;
+mod policy;
+mod redact;
+mod slack;
+mod support;
