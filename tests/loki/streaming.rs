@@ -38,7 +38,7 @@ async fn paging_20k_entries_with_shared_nanoseconds_and_a_6000_group_delivers_ea
         .collect(20_000, 60 * SEC, Duration::from_millis(500))
         .await;
     assert_exactly_once(&got, &expected);
-    assert_eq!(src.stats.lines_unpageable.load(Relaxed), 0);
+    assert_eq!(src.stats.unpageable_groups.load(Relaxed), 0);
     assert_eq!(src.stats.lines_delivered.load(Relaxed), 20_000);
     src.stop().await.unwrap();
 }
