@@ -57,36 +57,36 @@ pub struct LokiConfig {
     #[serde(default = "default_mode")]
     pub mode: Mode,
     /// History read at start, e.g. `15m` to warm up or train a model; `0s` starts at now.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, with = "duration_serde")]
     pub backfill: Duration,
     /// How far the complete (query_range) window trails now: a line that reaches Loki
     /// later than this after its own timestamp is outside the exactly-once guarantee.
-    #[serde(default = "default_settle", with = "humantime_serde")]
+    #[serde(default = "default_settle", with = "duration_serde")]
     pub settle: Duration,
     /// How often the window is advanced in `poll` mode.
-    #[serde(default = "default_poll_interval", with = "humantime_serde")]
+    #[serde(default = "default_poll_interval", with = "duration_serde")]
     pub poll_interval: Duration,
     /// How often, in `tail` mode, the tail is reconciled against `query_range`.
-    #[serde(default = "default_reconcile_interval", with = "humantime_serde")]
+    #[serde(default = "default_reconcile_interval", with = "duration_serde")]
     pub reconcile_interval: Duration,
     /// Entries per `query_range` page; at most Loki's `max_entries_limit_per_query`.
     #[serde(default = "default_page_limit")]
     pub page_limit: u32,
     /// Timeout to establish a TCP/TLS connection.
-    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    #[serde(default = "default_connect_timeout", with = "duration_serde")]
     pub connect_timeout: Duration,
     /// Timeout of one `query_range` request, body included.
-    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    #[serde(default = "default_request_timeout", with = "duration_serde")]
     pub request_timeout: Duration,
     /// A tail that sends nothing (not even a ping; Loki pings every second) for this long
     /// is considered dead and reconnected.
-    #[serde(default = "default_tail_idle_timeout", with = "humantime_serde")]
+    #[serde(default = "default_tail_idle_timeout", with = "duration_serde")]
     pub tail_idle_timeout: Duration,
     /// First delay before reconnecting after an error; doubles up to `backoff_max`.
-    #[serde(default = "default_backoff_min", with = "humantime_serde")]
+    #[serde(default = "default_backoff_min", with = "duration_serde")]
     pub backoff_min: Duration,
     /// Longest delay between reconnection attempts.
-    #[serde(default = "default_backoff_max", with = "humantime_serde")]
+    #[serde(default = "default_backoff_max", with = "duration_serde")]
     pub backoff_max: Duration,
     /// `i/n`: keep only the streams whose label-set hash falls in shard `i` of `n`, so `n`
     /// replicas (e.g. a StatefulSet's ordinals) split the streams with no coordination.
@@ -233,12 +233,7 @@ impl LokiConfig {
                 message,
             })
         };
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return bad(
-                "url",
-                format!("{:?} must start with http:// or https://", self.url),
-            );
-        }
+        self.validate_url()?;
         if self.selectors.is_empty() {
             return bad("selectors", "at least one LogQL selector is needed".into());
         }
@@ -275,6 +270,29 @@ impl LokiConfig {
         }
         if self.labels.pod.is_empty() {
             return bad("labels.pod", "name at least one pod label".into());
+        }
+        Ok(())
+    }
+
+    /// An http(s) URL without credentials in it (they would end up in logs).
+    fn validate_url(&self) -> Result<(), LokiError> {
+        let bad = |message: String| {
+            Err(LokiError::Config {
+                key: "url".into(),
+                message,
+            })
+        };
+        let url = match reqwest::Url::parse(&self.url) {
+            Ok(u) => u,
+            Err(e) => return bad(format!("{e}")),
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            return bad(format!("scheme {:?} is not http or https", url.scheme()));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return bad(
+                "must not hold credentials: use username and password_file, or token_file".into(),
+            );
         }
         Ok(())
     }
@@ -325,7 +343,7 @@ impl std::fmt::Debug for LokiConfig {
 }
 
 /// serde for durations as human strings (`"250ms"`, `"15m"`), via `humantime`.
-mod humantime_serde {
+mod duration_serde {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer};
@@ -387,6 +405,9 @@ mod tests {
         let mut c = ok.clone();
         c.url = "loki:3100".into();
         assert_eq!(key_of(&c), "url");
+        c.url = "http://bob:hunter2@loki:3100".into();
+        assert_eq!(key_of(&c), "url");
+        assert!(!c.validate().unwrap_err().to_string().contains("hunter2"));
         let mut c = ok.clone();
         c.selectors = vec![r#"{a="b"}"#.into(), "a=b".into()];
         assert_eq!(key_of(&c), "selectors[1]");

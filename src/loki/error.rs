@@ -93,6 +93,9 @@ pub enum LokiError {
     /// A CA file could not be read or used.
     #[error("TLS: {0}")]
     Tls(String),
+    /// A task of the source ended abnormally (a bug): the source stops.
+    #[error("internal error of the Loki source: {0}")]
+    Internal(String),
 }
 
 impl LokiError {

@@ -317,7 +317,7 @@ impl<'a> RangeReader<'a> {
                 .await?;
             let (n, _, _) = span(&page);
             if n >= self.limit as usize {
-                stats.unpageable(1, &narrow, ts);
+                stats.unpageable(self.limit, &narrow, ts);
             }
             out.extend(page);
         }

@@ -60,7 +60,7 @@ pub async fn run(
         () = shutdown => Ok(()),
         Some(done) = tasks.join_next() => match done {
             Ok(result) => result,
-            Err(e) => Err(LokiError::Config { key: "internal".into(), message: e.to_string() }),
+            Err(e) => Err(LokiError::Internal(e.to_string())),
         },
     }
 }

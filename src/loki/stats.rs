@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::error::LokiError;
 
 /// What the Loki source did since it started. Every line received is delivered, or
-/// counted as a duplicate, another shard's, deferred to reconciliation or unpageable.
+/// counted as a duplicate, another shard's, or deferred to reconciliation.
 #[derive(Debug, Default)]
 pub struct LokiStats {
     /// Entries read from Loki (tail and query_range), duplicates included.
@@ -30,9 +30,11 @@ pub struct LokiStats {
     pub lines_truncated: AtomicU64,
     /// Tail entries left to reconciliation because the dedup memory was full.
     pub lines_deferred: AtomicU64,
-    /// Entries that could not be read: more than `page_limit` entries of one stream at
-    /// one nanosecond (Loki cannot page within a timestamp). Should stay 0.
-    pub lines_unpageable: AtomicU64,
+    /// Groups of entries not read completely: more than `page_limit` entries of *one*
+    /// stream at one nanosecond (Loki cannot page within a timestamp; more than
+    /// `page_limit` at one nanosecond over several streams is read stream by stream).
+    /// Should stay 0; each is logged as an error.
+    pub unpageable_groups: AtomicU64,
     /// Reconnections after an error or a closed tail.
     pub reconnects: AtomicU64,
     /// Failed requests or connections.
@@ -93,11 +95,11 @@ impl LokiStats {
         }
     }
 
-    pub(crate) fn unpageable(&self, n: u64, stream: &str, ts: i64) {
+    pub(crate) fn unpageable(&self, limit: u32, stream: &str, ts: i64) {
         tracing::error!(
-            "{n} entries of {stream} at {ts} ns cannot be read: more than the page limit share one nanosecond"
+            "{stream} has more than {limit} entries at {ts} ns; only {limit} could be read (Loki cannot page within one nanosecond)"
         );
-        self.lines_unpageable.fetch_add(n, Relaxed);
+        self.unpageable_groups.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn delivered(&self, ts_ns: i64, now_ns: i64) {

@@ -22,6 +22,7 @@ pub(crate) struct Tail {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     idle: Duration,
     url: String,
+    selector: String,
 }
 
 /// What it takes to open a tail.
@@ -84,6 +85,7 @@ impl Tail {
             ws,
             idle: p.idle,
             url: shown,
+            selector: p.selector.to_string(),
         })
     }
 
@@ -103,10 +105,28 @@ impl Tail {
                         message: format!("tail frame: {e}"),
                     })
                 }
-                Message::Close(frame) => return Err(close_error(frame)),
+                Message::Close(frame) => return Err(self.close_error(frame)),
                 _ => continue,
             }
         }
+    }
+}
+
+impl Tail {
+    /// A close frame as an error: a LogQL parse error is the user's to fix, not retried.
+    fn close_error(&self, frame: Option<tungstenite::protocol::CloseFrame>) -> LokiError {
+        let Some(f) = frame else {
+            return closed(1005, "closed without a status");
+        };
+        let reason = f.reason.to_string();
+        if reason.contains("parse error") {
+            return LokiError::BadQuery {
+                url: self.url.clone(),
+                selector: self.selector.clone(),
+                message: reason,
+            };
+        }
+        closed(u16::from(f.code), &reason)
     }
 }
 
@@ -115,22 +135,6 @@ fn closed(code: u16, reason: &str) -> LokiError {
         code,
         reason: reason.to_string(),
     }
-}
-
-/// A close frame as an error: a LogQL parse error is the user's to fix, not retried.
-fn close_error(frame: Option<tungstenite::protocol::CloseFrame>) -> LokiError {
-    let Some(f) = frame else {
-        return closed(1005, "closed without a status");
-    };
-    let reason = f.reason.to_string();
-    if reason.contains("parse error") {
-        return LokiError::BadQuery {
-            url: "tail".into(),
-            selector: String::new(),
-            message: reason,
-        };
-    }
-    closed(u16::from(f.code), &reason)
 }
 
 /// Maps a failed upgrade (HTTP status or transport) to an actionable error.

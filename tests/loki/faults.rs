@@ -181,3 +181,73 @@ async fn secrets_never_reach_logs_or_debug_output() {
         assert!(!all.contains(secret), "secret leaked: {all}");
     }
 }
+
+/// A raw HTTP/1.1 GET (no client library in between): status line and body.
+fn raw_get(addr: std::net::SocketAddr, path_and_query: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let req = format!("GET {path_and_query} HTTP/1.1\r\nHost: loki\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_loki_keeps_lokis_paging_rules() {
+    let fake = FakeLoki::start(SEC, 1_000_000).await;
+    let s = streams(2);
+    fake.push(
+        (0..300)
+            .map(|i| (s[i % 2].clone(), 1000 + i as i64, format!("l{i}")))
+            .collect(),
+    );
+    let addr = fake.addr;
+    let q = "/loki/api/v1/query_range?query=%7Bnamespace%3D%22shop%22%7D";
+    let get = move |extra: &'static str| raw_get(addr, &format!("{q}{extra}"));
+    let count = |body: &str| {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        let result = v["data"]["result"].as_array().unwrap().clone();
+        let n: usize = result
+            .iter()
+            .map(|s| s["values"].as_array().unwrap().len())
+            .sum();
+        (result.len(), n)
+    };
+    let (st, body) = tokio::task::spawn_blocking(move || get("&start=0&end=99999"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (st, count(&body)),
+        (200, (2, 100)),
+        "no limit means 100, grouped per stream"
+    );
+    let (_, body) = tokio::task::spawn_blocking(move || get("&start=1000&end=1010&limit=5000"))
+        .await
+        .unwrap();
+    assert_eq!(count(&body).1, 10, "start inclusive, end exclusive");
+    let (st, body) = tokio::task::spawn_blocking(move || get("&limit=5001"))
+        .await
+        .unwrap();
+    assert_eq!(st, 400);
+    assert!(
+        body.contains("max entries limit per query exceeded"),
+        "{body}"
+    );
+    let bad = "/loki/api/v1/query_range?query=%7Bnamespace";
+    let (st, body) = tokio::task::spawn_blocking(move || raw_get(addr, bad))
+        .await
+        .unwrap();
+    assert_eq!(st, 400);
+    assert!(body.starts_with("parse error"), "{body}");
+}

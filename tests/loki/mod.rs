@@ -3,6 +3,7 @@
 //! Every wait is bounded; no test asserts a speed. Figures (latency, lines/s) come from
 //! the ignored `measure` test, run by hand.
 
+mod command;
 mod fake;
 mod faults;
 mod measure;

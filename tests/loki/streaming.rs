@@ -38,7 +38,7 @@ async fn paging_20k_entries_with_shared_nanoseconds_and_a_6000_group_delivers_ea
         .collect(20_000, 60 * SEC, Duration::from_millis(500))
         .await;
     assert_exactly_once(&got, &expected);
-    assert_eq!(src.stats.lines_unpageable.load(Relaxed), 0);
+    assert_eq!(src.stats.unpageable_groups.load(Relaxed), 0);
     assert_eq!(src.stats.lines_delivered.load(Relaxed), 20_000);
     src.stop().await.unwrap();
 }
@@ -158,14 +158,24 @@ async fn four_shards_see_disjoint_sets_whose_union_is_everything() {
             start(cfg, 1024)
         })
         .collect();
+    // Each shard's share is unknown: collect from all four at once until they stop growing.
+    let collecting: Vec<_> = sources
+        .drain(..)
+        .map(|mut src| {
+            tokio::spawn(async move {
+                let got = src.collect(4000, 3 * SEC, SEC).await;
+                (got, src)
+            })
+        })
+        .collect();
     let mut union = BTreeSet::new();
     let mut total = 0;
-    for src in &mut sources {
-        // Each shard's share is unknown; it is complete once it stops growing.
-        let got = src.collect(4000, 3 * SEC, SEC).await;
+    for c in collecting {
+        let (got, src) = c.await.unwrap();
         assert!(!got.is_empty(), "a shard of 40 streams got nothing");
         total += got.len();
         union.extend(got.iter().map(key));
+        sources.push(src);
     }
     assert_eq!(total, union.len(), "shards overlap");
     assert_eq!(union, fake.all());
@@ -176,4 +186,34 @@ async fn four_shards_see_disjoint_sets_whose_union_is_everything() {
         );
         src.stop().await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_slow_scorer_slows_reading_and_loses_nothing() {
+    let fake = FakeLoki::start(Duration::from_millis(200), 1_000_000).await;
+    // A queue of 8 lines: the source waits on it most of the time.
+    let mut src = start(quick(&fake.url(), Mode::Tail), 8);
+    wait_for_tails(&fake, 1).await;
+    let s = streams(4);
+    let ts = now_ns();
+    fake.push(
+        (0..3000)
+            .map(|i| (s[i % 4].clone(), ts + i as i64, format!("line {i}")))
+            .collect(),
+    );
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + 30 * SEC;
+    while got.len() < 3000 && std::time::Instant::now() < deadline {
+        // 1 ms of "scoring" per 20 lines: slower than the source could deliver.
+        if let Ok(Some(l)) = tokio::time::timeout(SEC, src.rx.recv()).await {
+            got.push(l);
+        }
+        if got.len() % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    got.extend(src.collect(0, SEC, SEC).await);
+    assert_exactly_once(&got, &fake.all());
+    assert!(src.stats.ingest_lag_seconds() > 0.0);
+    src.stop().await.unwrap();
 }
