@@ -55,10 +55,16 @@ pub struct ServiceConfig {
     /// The Loki to read from (required by `serve`); see the README's "Live Loki source".
     #[serde(skip_serializing)]
     pub loki: Option<LokiConfig>,
+    /// Alerting: policy, Slack, Alertmanager, webhook (see the README's "Alerting").
+    #[serde(skip_serializing)]
+    pub alerting: Option<crate::alert::AlertConfig>,
     /// The `[loki]` section as written (with overrides), for `check-config`: it holds no
     /// secret, only where secrets are read from.
     #[serde(skip)]
     loki_table: Option<toml::Table>,
+    /// The `[alerting]` section as written, for `check-config` (secret-looking values hidden).
+    #[serde(skip)]
+    alerting_table: Option<toml::Table>,
 }
 
 /// `[server]`
@@ -180,10 +186,11 @@ impl ServiceConfig {
         for (name, value) in env {
             apply_env(&mut table, &name, &value)?;
         }
-        let loki_table = match table.get("loki") {
+        let section = |name: &str| match table.get(name) {
             Some(toml::Value::Table(t)) => Some(t.clone()),
             _ => None,
         };
+        let (loki_table, alerting_table) = (section("loki"), section("alerting"));
         let mut config: Self =
             table
                 .try_into()
@@ -192,6 +199,7 @@ impl ServiceConfig {
                     message: e.message().to_string(),
                 })?;
         config.loki_table = loki_table;
+        config.alerting_table = alerting_table.map(hide_secrets);
         config.validate()?;
         Ok(config)
     }
@@ -230,6 +238,12 @@ impl ServiceConfig {
                 key: "model",
                 message: e.to_string(),
             })?;
+        if let Some(alerting) = &self.alerting {
+            alerting.validate().map_err(|e| ConfigError::Invalid {
+                key: "alerting",
+                message: e.to_string(),
+            })?;
+        }
         match &self.loki {
             Some(loki) => loki.validate().map_err(|e| ConfigError::Invalid {
                 key: "loki",
@@ -271,17 +285,37 @@ impl ServiceConfig {
     pub fn to_toml(&self) -> String {
         let mut out =
             toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
-        if let Some(loki) = &self.loki_table {
+        for (name, table) in [
+            ("loki", &self.loki_table),
+            ("alerting", &self.alerting_table),
+        ] {
+            let Some(table) = table else { continue };
             let section =
-                toml::Table::from_iter([("loki".to_string(), toml::Value::Table(loki.clone()))]);
+                toml::Table::from_iter([(name.to_string(), toml::Value::Table(table.clone()))]);
             out.push('\n');
             match toml::to_string_pretty(&section) {
                 Ok(text) => out.push_str(&text),
-                Err(e) => out.push_str(&format!("# [loki] cannot render: {e}\n")),
+                Err(e) => out.push_str(&format!("# [{name}] cannot render: {e}\n")),
             }
         }
         out
     }
+}
+
+/// Replaces the values of keys that may hold secrets (URLs with tokens, passwords, keys).
+fn hide_secrets(mut table: toml::Table) -> toml::Table {
+    for (key, value) in table.iter_mut() {
+        let k = key.to_ascii_lowercase();
+        let secret = ["url", "token", "password", "secret", "key", "auth"]
+            .iter()
+            .any(|s| k.contains(s));
+        match value {
+            toml::Value::Table(t) => *t = hide_secrets(std::mem::take(t)),
+            _ if secret => *value = toml::Value::String("<redacted>".into()),
+            _ => {}
+        }
+    }
+    table
 }
 
 /// " at line L, column C" for a byte span of `text`.
@@ -305,6 +339,7 @@ fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), Con
     };
     let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
     if !["server", "model", "pods", "loki"].contains(&section.as_str()) {
+        // [alerting] is nested; its secrets come from `{ env = "VAR" }` references
         return Ok(());
     }
     // the Loki password and token variables are secrets read by the source, not settings
@@ -428,6 +463,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("loki"), "{e}");
+    }
+
+    #[test]
+    fn alerting_secrets_are_not_printed() {
+        let text = "[alerting.slack]\nwebhook_url = \"https://hooks.slack.com/services/T0/B0/XYZsecret\"\n";
+        let c = parse(text, &[]).unwrap();
+        assert!(c.alerting.is_some());
+        let printed = c.to_toml();
+        assert!(printed.contains("[alerting.slack]"), "{printed}");
+        assert!(!printed.contains("XYZsecret"), "{printed}");
     }
 
     #[test]

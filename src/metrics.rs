@@ -39,6 +39,13 @@ impl From<&Stream> for PodLabels {
     }
 }
 
+/// Labels of the per-notifier series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifierLabels {
+    /// `slack`, `alertmanager` or `webhook`.
+    pub notifier: String,
+}
+
 /// Labels of the model info series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ModelLabels {
@@ -87,6 +94,26 @@ pub struct Metrics {
     model_info: Family<ModelLabels, Gauge>,
     model_threshold: FloatGauge,
     model_trained_timestamp: FloatGauge,
+    notifications_sent: Family<NotifierLabels, Counter>,
+    notifications_failed: Family<NotifierLabels, Counter>,
+    notifications_retried: Family<NotifierLabels, Counter>,
+    notifications_grouped: Family<NotifierLabels, Counter>,
+    notifications_held_back: Family<NotifierLabels, Counter>,
+}
+
+/// Notification counters of one notifier, as totals since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotifierCounts {
+    /// Delivered.
+    pub sent: u64,
+    /// Given up on.
+    pub failed: u64,
+    /// Retries.
+    pub retried: u64,
+    /// Pod alerts folded into grouped messages.
+    pub grouped: u64,
+    /// Messages held back by the rate cap.
+    pub held_back: u64,
 }
 
 impl Default for Metrics {
@@ -117,6 +144,11 @@ impl Metrics {
             model_info: Family::default(),
             model_threshold: FloatGauge::default(),
             model_trained_timestamp: FloatGauge::default(),
+            notifications_sent: Family::default(),
+            notifications_failed: Family::default(),
+            notifications_retried: Family::default(),
+            notifications_grouped: Family::default(),
+            notifications_held_back: Family::default(),
         };
         m.register();
         m
@@ -204,6 +236,50 @@ impl Metrics {
             "model_trained_timestamp_seconds",
             "When the model in use was trained (Unix seconds)",
             self.model_trained_timestamp.clone(),
+        );
+        r.register(
+            "notifications_sent",
+            "Alert messages delivered, per notifier",
+            self.notifications_sent.clone(),
+        );
+        r.register(
+            "notifications_failed",
+            "Alert messages given up on, per notifier",
+            self.notifications_failed.clone(),
+        );
+        r.register(
+            "notifications_retried",
+            "Delivery retries, per notifier",
+            self.notifications_retried.clone(),
+        );
+        r.register(
+            "notifications_grouped",
+            "Pod alerts folded into grouped messages, per notifier",
+            self.notifications_grouped.clone(),
+        );
+        r.register(
+            "notifications_held_back",
+            "Alert messages delayed by the rate cap, per notifier",
+            self.notifications_held_back.clone(),
+        );
+    }
+
+    /// Moves a notifier's counters from `before` to `now` (totals since start).
+    pub fn update_notifier(&self, name: &str, before: NotifierCounts, now: NotifierCounts) {
+        let l = NotifierLabels {
+            notifier: name.to_string(),
+        };
+        let add = |f: &Family<NotifierLabels, Counter>, a: u64, b: u64| {
+            f.get_or_create(&l).inc_by(b.saturating_sub(a));
+        };
+        add(&self.notifications_sent, before.sent, now.sent);
+        add(&self.notifications_failed, before.failed, now.failed);
+        add(&self.notifications_retried, before.retried, now.retried);
+        add(&self.notifications_grouped, before.grouped, now.grouped);
+        add(
+            &self.notifications_held_back,
+            before.held_back,
+            now.held_back,
         );
     }
 

@@ -120,6 +120,42 @@ async fn mirror_stats(stats: Arc<LokiStats>, shared: Arc<Shared>) {
     }
 }
 
+/// Runs the alert policy on the stage's per-minute observations and delivers its
+/// messages; counts deliveries in the metrics; flushes the outboxes when the stage ends.
+pub async fn alert_task(
+    alerter: crate::alert::Alerter,
+    mut rx: tokio::sync::mpsc::Receiver<super::stage::AlertBatch>,
+    shared: Arc<Shared>,
+) {
+    let mut alerter = alerter;
+    let mut seen: std::collections::HashMap<&'static str, crate::metrics::NotifierCounts> =
+        std::collections::HashMap::new();
+    while let Some((now_ns, observations)) = rx.recv().await {
+        alerter.observe(now_ns, &observations).await;
+        let grouped = alerter.policy_stats();
+        for (name, stats) in alerter.stats() {
+            let s = stats.snapshot();
+            let now = crate::metrics::NotifierCounts {
+                sent: s.sent,
+                failed: s.failed,
+                retried: s.retried,
+                grouped: grouped.grouped,
+                held_back: grouped.held_back,
+            };
+            let before = seen.insert(name, now).unwrap_or_default();
+            shared.metrics.update_notifier(name, before, now);
+        }
+    }
+    for report in alerter.shutdown().await {
+        tracing::info!(
+            notifier = report.name,
+            sent = report.stats.sent,
+            failed = report.stats.failed,
+            "alert outbox flushed"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,10 @@ use crate::model::{Model, TokenWeight};
 use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodStats};
 
 use super::learn::{self, LearnConfig, Learner};
+use crate::alert::{observations, PodObservation, WindowLines};
+
+/// Per-minute pod observations for the alert task: (end of the minute in ns, pods).
+pub type AlertBatch = (i64, Vec<PodObservation>);
 
 /// State shared between the stage and the HTTP handlers.
 #[derive(Debug, Default)]
@@ -117,6 +121,8 @@ pub struct StageConfig {
     pub learn: Option<LearnConfig>,
     /// With no model at start, train one on this many first lines (they are scored after).
     pub initial_training_lines: usize,
+    /// Where to send each finished minute's pod observations for alerting.
+    pub alerts: Option<tokio::sync::mpsc::Sender<AlertBatch>>,
 }
 
 impl Default for StageConfig {
@@ -129,6 +135,7 @@ impl Default for StageConfig {
             redact: redact_credentials,
             learn: None,
             initial_training_lines: 50_000,
+            alerts: None,
         }
     }
 }
@@ -143,6 +150,37 @@ pub fn redact_credentials(line: &str) -> String {
     }
 }
 
+/// Turns scored lines into one observation per pod per finished minute of log time.
+struct AlertFeed {
+    tx: tokio::sync::mpsc::Sender<AlertBatch>,
+    lines: WindowLines,
+    current: Option<i64>,
+}
+
+/// A gap in log time longer than this many minutes is not replayed minute by minute.
+const MAX_GAP_MINUTES: i64 = 60;
+
+impl AlertFeed {
+    /// Before `scored` is aggregated: closes the minutes that ended before its own.
+    fn before(&mut self, agg: &Aggregator, scored: &ScoredLine, threshold: f32) {
+        let window_ns = agg.params().window_ns.max(1);
+        let w = scored.log.ts_ns.div_euclid(window_ns);
+        if let Some(c) = self.current.filter(|c| w > *c) {
+            for done in c.max(w - MAX_GAP_MINUTES)..w {
+                let obs = observations(agg, self.lines.take(), done, threshold);
+                if self
+                    .tx
+                    .blocking_send(((done + 1) * window_ns, obs))
+                    .is_err()
+                {
+                    tracing::warn!("the alert task stopped; observations are not sent");
+                }
+            }
+        }
+        self.current = Some(self.current.map_or(w, |c| c.max(w)));
+    }
+}
+
 /// How often the pods view is rebuilt and idle pods evicted.
 const REFRESH: Duration = Duration::from_secs(1);
 
@@ -150,6 +188,11 @@ const REFRESH: Duration = Duration::from_secs(1);
 pub fn run(mut rx: Receiver<LogLine>, shared: Arc<Shared>, cfg: StageConfig) {
     let mut agg: Option<Aggregator> = None;
     let mut learner = cfg.learn.clone().map(Learner::new);
+    let mut feed = cfg.alerts.clone().map(|tx| AlertFeed {
+        tx,
+        lines: WindowLines::default(),
+        current: None,
+    });
     let mut batch: Vec<LogLine> = Vec::with_capacity(cfg.batch_lines);
     let mut untrained: Vec<LogLine> = Vec::new();
     let mut scores = Vec::new();
@@ -200,15 +243,11 @@ pub fn run(mut rx: Receiver<LogLine>, shared: Arc<Shared>, cfg: StageConfig) {
             continue;
         };
         let agg = agg.get_or_insert_with(|| Aggregator::new(aggregate_params(&model)));
-        score_batch(
-            &model,
-            &mut batch,
-            &mut scores,
-            agg,
-            learner.as_mut(),
-            &shared,
-            &cfg,
-        );
+        let hooks = Hooks {
+            learner: learner.as_mut(),
+            feed: feed.as_mut(),
+        };
+        score_batch(&model, &mut batch, &mut scores, agg, hooks, &shared, &cfg);
         agg.drain_changed(nanos_since(started), |pod| shared.metrics.update_pod(pod));
         if last_refresh.elapsed() >= REFRESH {
             refresh(agg, &model, &shared, &cfg, nanos_since(started));
@@ -238,7 +277,15 @@ fn finish(
     };
     let agg = agg.get_or_insert_with(|| Aggregator::new(aggregate_params(&model)));
     let mut scores = Vec::new();
-    score_batch(&model, &mut untrained, &mut scores, agg, None, shared, cfg);
+    score_batch(
+        &model,
+        &mut untrained,
+        &mut scores,
+        agg,
+        Hooks::default(),
+        shared,
+        cfg,
+    );
     agg.drain_changed(nanos_since(started), |pod| shared.metrics.update_pod(pod));
     refresh(agg, &model, shared, cfg, nanos_since(started));
 }
@@ -269,12 +316,19 @@ fn aggregate_params(model: &Model) -> AggregateParams {
     }
 }
 
+/// What else sees each scored line besides the aggregator.
+#[derive(Default)]
+struct Hooks<'a> {
+    learner: Option<&'a mut Learner>,
+    feed: Option<&'a mut AlertFeed>,
+}
+
 fn score_batch(
     model: &Model,
     batch: &mut Vec<LogLine>,
     scores: &mut Vec<f32>,
     agg: &mut Aggregator,
-    mut learner: Option<&mut Learner>,
+    mut hooks: Hooks<'_>,
     shared: &Shared,
     cfg: &StageConfig,
 ) {
@@ -299,14 +353,21 @@ fn score_batch(
     }
     for (log, &score) in batch.drain(..).zip(scores.iter()) {
         let anomalous = score >= model.threshold;
-        if let Some(l) = learner.as_deref_mut() {
+        if let Some(l) = hooks.learner.as_deref_mut() {
             l.offer(&log.line, anomalous);
         }
-        agg.add(&ScoredLine {
+        let scored = ScoredLine {
             log,
             score,
             anomalous,
-        });
+        };
+        if let Some(f) = hooks.feed.as_deref_mut() {
+            f.before(agg, &scored, model.threshold);
+        }
+        agg.add(&scored);
+        if let Some(f) = hooks.feed.as_deref_mut() {
+            f.lines.add(&scored, model);
+        }
     }
 }
 
@@ -438,7 +499,46 @@ mod tests {
         run_with(&shared, input, StageConfig::default());
         let view = serde_json::to_string(&*shared.pods.read().unwrap()).unwrap();
         assert!(view.contains("login failed for bob"), "{view}");
-        assert!(!view.contains("hunter2") && !view.contains("abc123def"), "{view}");
+        assert!(
+            !view.contains("hunter2") && !view.contains("abc123def"),
+            "{view}"
+        );
+    }
+
+    #[test]
+    fn finished_minutes_are_observed_for_alerting() {
+        let shared = Arc::new(Shared::default());
+        shared.set_model(Arc::new(crate::model::bundled().unwrap()), "bundled");
+        let minute = 60_000_000_000i64;
+        let mut input = lines(300);
+        let normal = r#"{"level":"info","ts":1700000001.0369453,"caller":"cart/janitor.go:33","msg":"expired carts purged","count":53,"duration":0.213994}"#;
+        for (i, l) in input.iter_mut().enumerate() {
+            l.ts_ns = i as i64 / 100 * minute + i as i64; // three minutes of 100 lines
+            l.line = normal.to_string();
+            if (100..140).contains(&i) {
+                l.line = "panic: runtime error: invalid memory address or nil pointer".into();
+            }
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let cfg = StageConfig {
+            alerts: Some(tx),
+            batch_lines: 64,
+            ..StageConfig::default()
+        };
+        run_with(&shared, input, cfg);
+        let mut batches = Vec::new();
+        while let Ok(b) = rx.try_recv() {
+            batches.push(b);
+        }
+        // minutes 0 and 1 ended (minute 2 is still open when the input stops)
+        assert_eq!(
+            batches.iter().map(|b| b.0).collect::<Vec<_>>(),
+            vec![minute, 2 * minute]
+        );
+        let burst = |b: &AlertBatch| b.1.iter().map(|o| o.burst).fold(0.0f32, f32::max);
+        assert!(burst(&batches[0]) < 9.0, "{}", burst(&batches[0]));
+        assert!(burst(&batches[1]) >= 9.0, "{}", burst(&batches[1]));
+        assert!(batches[1].1[0].top_lines[0].line.starts_with("panic"));
     }
 
     #[test]
