@@ -545,7 +545,7 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
     })
     .with_context(|| "no model written")?;
     bar.finish_and_clear();
-    let source = display_name(&a.input);
+    let source = a.input.display().to_string();
     let model = trainer.finish(&source)?;
     model.save(&a.out)?;
     let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
@@ -574,10 +574,6 @@ fn progress_bar() -> indicatif::ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-fn display_name(p: &Path) -> String {
-    p.display().to_string()
 }
 
 fn serve_cmd(a: ConfigArgs) -> Result<ExitCode> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::RETRY_AFTER;
-use reqwest::{StatusCode, Url};
+use reqwest::Url;
 
 use super::auth::Credentials;
 use super::config::LokiConfig;
@@ -131,7 +131,15 @@ impl Client {
         if status.is_success() {
             return Ok((shown, body));
         }
-        Err(self.status_error(shown, status, retry_after, &body, selector))
+        let who = (self.tenant.as_str(), self.credentials.as_str());
+        Err(status_error(
+            shown,
+            status.as_u16(),
+            retry_after,
+            &body,
+            selector,
+            who,
+        ))
     }
 
     /// Reads a body, refusing more than `max_response_bytes`.
@@ -151,41 +159,43 @@ impl Client {
         }
         Ok(body)
     }
+}
 
-    fn status_error(
-        &self,
-        url: String,
-        status: StatusCode,
-        retry_after: Option<Duration>,
-        body: &[u8],
-        selector: &str,
-    ) -> LokiError {
-        let message = short(body);
-        match status.as_u16() {
-            400 => LokiError::BadQuery {
-                url,
-                selector: selector.to_string(),
-                message,
-            },
-            s @ (401 | 403) => LokiError::Unauthorized {
-                url,
-                status: s,
-                tenant: self.tenant.clone(),
-                credentials: self.credentials.clone(),
-                message,
-            },
-            s @ (429 | 500..=599) => LokiError::Overloaded {
-                url,
-                status: s,
-                retry_after,
-                message,
-            },
-            s => LokiError::Status {
-                url,
-                status: s,
-                message,
-            },
-        }
+/// Maps an HTTP error status from Loki (a query or a tail upgrade) to an actionable error;
+/// `who` is the tenant and the credential source, named but never the secret.
+pub(super) fn status_error(
+    url: String,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    selector: &str,
+    who: (&str, &str),
+) -> LokiError {
+    let message = short(body);
+    match status {
+        400 => LokiError::BadQuery {
+            url,
+            selector: selector.to_string(),
+            message,
+        },
+        s @ (401 | 403) => LokiError::Unauthorized {
+            url,
+            status: s,
+            tenant: who.0.to_string(),
+            credentials: who.1.to_string(),
+            message,
+        },
+        s @ (429 | 500..=599) => LokiError::Overloaded {
+            url,
+            status: s,
+            retry_after,
+            message,
+        },
+        s => LokiError::Status {
+            url,
+            status: s,
+            message,
+        },
     }
 }
 

@@ -150,34 +150,6 @@ fn upgrade_error(
             message: super::query::chain(&e),
         };
     };
-    let message = resp
-        .body()
-        .as_deref()
-        .map(|b| String::from_utf8_lossy(b).trim().to_string())
-        .unwrap_or_default();
-    match resp.status().as_u16() {
-        400 => LokiError::BadQuery {
-            url,
-            selector: selector.to_string(),
-            message,
-        },
-        s @ (401 | 403) => LokiError::Unauthorized {
-            url,
-            status: s,
-            tenant: who.0.to_string(),
-            credentials: who.1.to_string(),
-            message,
-        },
-        s @ (429 | 500..=599) => LokiError::Overloaded {
-            url,
-            status: s,
-            retry_after: None,
-            message,
-        },
-        s => LokiError::Status {
-            url,
-            status: s,
-            message,
-        },
-    }
+    let body = resp.body().as_deref().unwrap_or_default();
+    super::query::status_error(url, resp.status().as_u16(), None, body, selector, who)
 }

@@ -150,15 +150,6 @@ impl PodStats {
         }
     }
 
-    /// Share of lines that were anomalous.
-    pub fn anomaly_rate(&self) -> f64 {
-        if self.lines == 0 {
-            0.0
-        } else {
-            self.anomalous as f64 / self.lines as f64
-        }
-    }
-
     /// Burst score of the last two windows: does not drop to zero as a new minute starts.
     pub fn recent_burst(&self) -> f32 {
         self.window_burst.max(self.prev_window_burst)
