@@ -190,7 +190,7 @@ pub fn report(
     })
     .map_err(ReplayError::Stopped)?;
 
-    let all = ReplayReport::pods(&agg, model, 0);
+    let all = ReplayReport::pods(&agg, model);
     let evaluation = labels.as_ref().zip(labels_file.as_ref()).map(|(l, file)| {
         let incident_pods = l.pods();
         // a pod ranks where its most anomalous container ranks

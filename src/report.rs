@@ -99,13 +99,10 @@ pub struct Evaluation {
 const WHY_TOKENS: usize = 4;
 
 impl ReplayReport {
-    /// Ranks the pods and picks what to show: the `top` first pods (all when 0).
-    pub fn pods(agg: &Aggregator, model: &Model, top: usize) -> Vec<PodReport> {
-        let ranked = agg.ranked();
-        let take = if top == 0 { ranked.len() } else { top };
-        ranked
+    /// Every pod, ranked, with the tokens that explain its most anomalous line.
+    pub fn pods(agg: &Aggregator, model: &Model) -> Vec<PodReport> {
+        agg.ranked()
             .iter()
-            .take(take)
             .enumerate()
             .map(|(i, p)| PodReport {
                 rank: i + 1,

@@ -6,18 +6,18 @@ pub mod features;
 mod hash;
 pub mod iforest;
 mod persist;
+mod reservoir;
 mod templates;
 pub mod tfidf;
 
 pub use error::ModelError;
 pub use features::{Featurizer, Scratch, DIMS};
 pub use persist::FORMAT_VERSION;
+pub use reservoir::Reservoir;
 
 use linfa::traits::Fit;
 use linfa::{DatasetBase, ParamGuard};
 use ndarray::{Array2, ArrayView2};
-use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -231,9 +231,7 @@ pub struct Trainer {
     params: TrainParams,
     df: DocumentFrequencies,
     templates: Templates,
-    reservoir: Vec<String>,
-    seen: u64,
-    rng: Xoshiro256PlusPlus,
+    reservoir: Reservoir,
     tokens: Tokens,
 }
 
@@ -242,12 +240,10 @@ impl Trainer {
     pub fn new(params: TrainParams) -> Result<Self, ModelError> {
         params.check()?;
         Ok(Self {
-            rng: Xoshiro256PlusPlus::seed_from_u64(params.seed),
-            reservoir: Vec::with_capacity(params.reservoir.min(1 << 16)),
+            reservoir: Reservoir::new(params.reservoir, params.seed),
             params,
             df: DocumentFrequencies::new(),
             templates: Templates::new(),
-            seen: 0,
             tokens: Tokens::new(),
         })
     }
@@ -260,26 +256,18 @@ impl Trainer {
         }
         self.df.add(self.tokens.iter());
         self.templates.add(hash::template(self.tokens.iter()));
-        self.seen += 1;
-        // reservoir sampling (algorithm R): every line has the same chance to be kept
-        if self.reservoir.len() < self.params.reservoir {
-            self.reservoir.push(line.to_string());
-        } else {
-            let j = self.rng.gen_range(0..self.seen);
-            if let Some(slot) = self.reservoir.get_mut(j as usize) {
-                *slot = line.to_string();
-            }
-        }
+        self.reservoir.offer(line);
     }
 
     /// Lines learnt from so far.
     pub fn lines(&self) -> u64 {
-        self.seen
+        self.reservoir.offered()
     }
 
     /// Fits the forest on the reservoir and calibrates the threshold.
     pub fn finish(self, source: &str) -> Result<Model, ModelError> {
-        if self.seen == 0 {
+        let seen = self.reservoir.offered();
+        if seen == 0 {
             return Err(ModelError::NoData);
         }
         let p = self.params;
@@ -287,7 +275,7 @@ impl Trainer {
             tfidf: self.df.finish(p.min_df, p.max_vocab),
             templates: self.templates,
         };
-        let rows = featurize_all(&featurizer, &self.reservoir);
+        let rows = featurize_all(&featurizer, self.reservoir.lines());
         let forest = IsolationForest::params()
             .n_trees(p.trees)
             .max_samples(p.subsample)
@@ -297,7 +285,7 @@ impl Trainer {
         let mut model = Model {
             meta: ModelMeta {
                 trained_at: now_rfc3339(),
-                training_lines: self.seen,
+                training_lines: seen,
                 source: source.to_string(),
                 trained_by: env!("CARGO_PKG_VERSION").to_string(),
                 params: p.clone(),
@@ -307,7 +295,7 @@ impl Trainer {
             threshold: 0.0,
         };
         let mut scores = Vec::new();
-        model.score_batch(&self.reservoir, &mut scores)?;
+        model.score_batch(self.reservoir.lines(), &mut scores)?;
         model.threshold = upper_quantile(&mut scores, p.contamination);
         Ok(model)
     }

@@ -8,11 +8,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
-
 use super::stage::Shared;
-use crate::model::{Model, ModelError, TrainParams, Trainer};
+use crate::model::{Model, ModelError, Reservoir, TrainParams, Trainer};
 
 /// When and from what the service (re)trains.
 #[derive(Debug, Clone)]
@@ -41,9 +38,7 @@ impl Default for LearnConfig {
 /// Samples lines and runs retraining in a background thread.
 pub struct Learner {
     cfg: LearnConfig,
-    reservoir: Vec<String>,
-    seen: u64,
-    rng: Xoshiro256PlusPlus,
+    reservoir: Reservoir,
     since: Instant,
     training: Option<JoinHandle<Result<Model, ModelError>>>,
 }
@@ -52,9 +47,7 @@ impl Learner {
     /// A learner whose first retraining is due `cfg.retrain_every` from now.
     pub fn new(cfg: LearnConfig) -> Self {
         Self {
-            rng: Xoshiro256PlusPlus::seed_from_u64(cfg.params.seed),
-            reservoir: Vec::new(),
-            seen: 0,
+            reservoir: Reservoir::new(cfg.reservoir_lines, cfg.params.seed),
             since: Instant::now(),
             training: None,
             cfg,
@@ -63,17 +56,8 @@ impl Learner {
 
     /// Offers a scored line; only lines scored normal are sampled (algorithm R).
     pub fn offer(&mut self, line: &str, anomalous: bool) {
-        if anomalous || self.cfg.retrain_every.is_none() || self.cfg.reservoir_lines == 0 {
-            return;
-        }
-        self.seen += 1;
-        if self.reservoir.len() < self.cfg.reservoir_lines {
-            self.reservoir.push(line.to_string());
-        } else {
-            let j = self.rng.gen_range(0..self.seen) as usize;
-            if let Some(slot) = self.reservoir.get_mut(j) {
-                *slot = line.to_string();
-            }
+        if !anomalous && self.cfg.retrain_every.is_some() {
+            self.reservoir.offer(line);
         }
     }
 
@@ -100,15 +84,14 @@ impl Learner {
             return;
         }
         self.since = Instant::now();
-        if self.reservoir.len() < self.cfg.min_lines {
+        if self.reservoir.lines().len() < self.cfg.min_lines {
             tracing::info!(
-                lines = self.reservoir.len(),
+                lines = self.reservoir.lines().len(),
                 "too few normal lines to retrain; keeping the model"
             );
             return;
         }
-        let lines = std::mem::take(&mut self.reservoir);
-        self.seen = 0;
+        let lines = self.reservoir.take();
         let params = self.cfg.params.clone();
         self.training = Some(std::thread::spawn(move || {
             train(&lines, params, "recent lines")
@@ -117,10 +100,14 @@ impl Learner {
 }
 
 /// Trains a model on `lines` (one pass; the trainer keeps its own bounded sample).
-pub fn train(lines: &[String], params: TrainParams, source: &str) -> Result<Model, ModelError> {
+pub fn train<S: AsRef<str>>(
+    lines: &[S],
+    params: TrainParams,
+    source: &str,
+) -> Result<Model, ModelError> {
     let mut trainer = Trainer::new(params)?;
     for l in lines {
-        trainer.add(l);
+        trainer.add(l.as_ref());
     }
     trainer.finish(source)
 }
@@ -150,8 +137,8 @@ mod tests {
             l.offer(&format!("normal {i}"), false);
             l.offer("panic: boom", true);
         }
-        assert_eq!(l.reservoir.len(), 500);
-        assert!(l.reservoir.iter().all(|s| s.starts_with("normal")));
+        assert_eq!(l.reservoir.lines().len(), 500);
+        assert!(l.reservoir.lines().iter().all(|s| s.starts_with("normal")));
     }
 
     #[test]
@@ -193,6 +180,6 @@ mod tests {
         assert!(l.training.is_none());
         let mut off = Learner::new(cfg(None));
         off.offer("x", false);
-        assert!(off.reservoir.is_empty());
+        assert!(off.reservoir.lines().is_empty());
     }
 }

@@ -292,11 +292,10 @@ fn finish(
 
 /// Trains the first model on the lines that arrived before there was one.
 fn train_first(lines: &[LogLine], shared: &Shared, cfg: &StageConfig) {
-    let texts: Vec<String> = lines.iter().map(|l| l.line.clone()).collect();
     let params = cfg.learn.clone().unwrap_or_default().params;
-    match learn::train(&texts, params, "first lines") {
+    match learn::train(lines, params, "first lines") {
         Ok(model) => {
-            tracing::info!(lines = texts.len(), "trained the first model");
+            tracing::info!(lines = lines.len(), "trained the first model");
             shared.set_model(Arc::new(model), "trained on first lines");
         }
         Err(e) => tracing::error!("cannot train a first model: {e}"),
