@@ -5,3 +5,4 @@ mod cli;
 mod input;
 mod loki;
 mod prometheus;
+mod scoring;

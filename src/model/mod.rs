@@ -1,6 +1,7 @@
 //! The anomaly model: featuriser (TF-IDF + rarity) and isolation forest, with its
 //! calibrated threshold. Pure and synchronous: used by `train`, `replay`, benches and tests.
 
+pub mod cache;
 mod error;
 pub mod features;
 mod hash;
@@ -124,6 +125,10 @@ pub struct Model {
     pub forest: IsolationForest,
     /// Lines scoring at or above this are anomalous.
     pub threshold: f32,
+    /// This model value's identity in the score cache: scores of other models (a retrained
+    /// one, a clone) are never reused.
+    #[serde(skip)]
+    pub generation: cache::Generation,
 }
 
 /// A token that drove a line's score.
@@ -152,26 +157,48 @@ impl Model {
         lines
             .par_chunks(CHUNK)
             .zip(out.par_chunks_mut(CHUNK))
-            .try_for_each_init(
-                || (Scratch::new(), vec![0.0f32; CHUNK * DIMS]),
-                |(scratch, rows), (chunk, scores)| self.score_chunk(chunk, scratch, rows, scores),
-            )
+            .try_for_each_init(ChunkScratch::new, |scratch, (chunk, scores)| {
+                self.score_chunk(chunk, scratch, scores)
+            })
     }
 
+    /// Scores a chunk: cached lines take their remembered score, the others are
+    /// featurised and scored by the forest together, then remembered.
+    ///
+    /// The thread's cache table is not held while the forest runs: rayon may run another
+    /// chunk on this thread meanwhile, and that chunk needs the table.
     fn score_chunk<S: AsRef<str>>(
         &self,
         lines: &[S],
-        scratch: &mut Scratch,
-        rows: &mut [f32],
+        scratch: &mut ChunkScratch,
         scores: &mut [f32],
     ) -> Result<(), ModelError> {
-        let rows = &mut rows[..lines.len() * DIMS];
-        for (line, row) in lines.iter().zip(rows.chunks_exact_mut(DIMS)) {
-            self.featurizer.features(line.as_ref(), scratch, row);
+        scratch.misses.clear();
+        cache::with_table(&self.generation, |table| {
+            for (i, line) in lines.iter().enumerate() {
+                normalise(line.as_ref(), &mut scratch.tokens);
+                let key = cache::key(&scratch.tokens);
+                match table.get(key) {
+                    Some(score) => scores[i] = score,
+                    None => scratch.miss(&self.featurizer, i, key),
+                }
+            }
+        });
+        let missed = scratch.misses.len();
+        if missed == 0 {
+            return Ok(());
         }
-        let view = ArrayView2::from_shape((lines.len(), DIMS), &*rows)
+        let view = ArrayView2::from_shape((missed, DIMS), &scratch.rows[..missed * DIMS])
             .map_err(|e| ModelError::Params(e.to_string()))?;
-        Ok(self.forest.score_into(view, scores)?)
+        let miss_scores = &mut scratch.miss_scores[..missed];
+        self.forest.score_into(view, miss_scores)?;
+        cache::with_table(&self.generation, |table| {
+            for (&(i, key), &score) in scratch.misses.iter().zip(miss_scores.iter()) {
+                scores[i] = score;
+                table.insert(key, score);
+            }
+        });
+        Ok(())
     }
 
     /// Scores one line (for tests and tools; batches are faster).
@@ -224,6 +251,37 @@ pub fn bundled() -> Result<Model, ModelError> {
     static BYTES: &[u8] =
         include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.model"));
     Model::from_bytes(BYTES, "bundled model (models/default.model)")
+}
+
+/// Buffers of one rayon task of [`Model::score_batch`], reused from chunk to chunk.
+struct ChunkScratch {
+    tokens: Tokens,
+    terms: Vec<tfidf::Term>,
+    /// Feature rows of the lines the cache did not know, back to back.
+    rows: Vec<f32>,
+    /// (index in the chunk, cache key) of each of those lines.
+    misses: Vec<(usize, u64)>,
+    miss_scores: Vec<f32>,
+}
+
+impl ChunkScratch {
+    fn new() -> Self {
+        Self {
+            tokens: Tokens::new(),
+            terms: Vec::new(),
+            rows: vec![0.0; CHUNK * DIMS],
+            misses: Vec::with_capacity(CHUNK),
+            miss_scores: vec![0.0; CHUNK],
+        }
+    }
+
+    /// Featurises the current tokens into the next free row.
+    fn miss(&mut self, featurizer: &Featurizer, index: usize, key: u64) {
+        let row = self.misses.len() * DIMS;
+        let row = &mut self.rows[row..row + DIMS];
+        featurizer.features_of_tokens(&self.tokens, &mut self.terms, row);
+        self.misses.push((index, key));
+    }
 }
 
 /// Learns a model from a stream of lines in one pass with bounded memory.
@@ -293,6 +351,7 @@ impl Trainer {
             featurizer,
             forest,
             threshold: 0.0,
+            generation: cache::Generation::default(),
         };
         let mut scores = Vec::new();
         model.score_batch(self.reservoir.lines(), &mut scores)?;

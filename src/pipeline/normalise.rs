@@ -115,6 +115,12 @@ impl Tokens {
         self.ends.is_empty()
     }
 
+    /// The token text (tokens back to back) and the end offset of each token in it: the
+    /// whole token sequence in two slices, for hashing it at once (the score cache's key).
+    pub fn parts(&self) -> (&str, &[u32]) {
+        (&self.text, &self.ends)
+    }
+
     /// The tokens in line order.
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         let mut start = 0usize;
