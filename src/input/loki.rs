@@ -1,20 +1,25 @@
 //! Streaming reader for Loki `query_range` responses.
 //!
-//! The response is one JSON document that can hold millions of entries, so it is walked
-//! with serde visitors that hand each `[timestamp, line]` entry to the sink as soon as it
-//! is parsed: nothing but the current entry is held in memory.
+//! The response is one JSON document that can hold millions of entries. It is read in
+//! large blocks and walked by a small parser that knows the shape of a response, handing
+//! each `[timestamp, line]` entry to the sink as soon as it is parsed: nothing but one
+//! block and the current entry is held in memory. (serde_json's streaming reader takes its
+//! input one byte at a time through `io::Bytes`, which cost more than normalising and
+//! scoring the lines together.) Strings are cut out with memchr and checked with
+//! `str::from_utf8`; syntax errors name the line and column, record errors the line.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{self, Read};
-use std::rc::Rc;
 use std::sync::Arc;
-
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::{Context, ReadError, ReadStats, Sink};
 use crate::event::{LogLine, Stream};
+
+/// Bytes read from the input at once.
+const BLOCK: usize = 1 << 20;
+
+/// Deepest nesting of arrays and objects accepted (as serde_json's recursion limit).
+const MAX_DEPTH: usize = 128;
 
 /// Reads a whole response, feeding `sink` entry by entry.
 pub(super) fn read<R: Read>(
@@ -22,126 +27,446 @@ pub(super) fn read<R: Read>(
     ctx: &Context<'_>,
     sink: &mut Sink<'_>,
 ) -> Result<ReadStats, ReadError> {
-    let line = Rc::new(Cell::new(1));
-    let counted = LineCounter {
-        inner: input,
-        line: Rc::clone(&line),
-    };
-    let mut de = serde_json::Deserializer::from_reader(counted);
-    let mut state = State {
+    let mut p = Parser {
+        sc: Scanner::new(input),
         ctx,
         sink,
         stats: ReadStats::default(),
-        pending: None,
-        line,
         status: None,
         error_message: String::new(),
+        key: Vec::new(),
+        scratch: Vec::new(),
+        depth: 0,
     };
-    let parsed = DocumentSeed(&mut state)
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
-    if let Some(err) = state.pending.take() {
-        return Err(err);
-    }
-    parsed.map_err(|e| json_error(e, ctx))?;
-    match state.status.as_deref() {
-        Some("success") => Ok(state.stats),
+    p.document()?;
+    match p.status.as_deref() {
+        Some("success") => Ok(p.stats),
         Some(status) => Err(ReadError::LokiStatus {
             path: ctx.path.clone(),
             status: status.to_string(),
-            message: state.error_message,
+            message: p.error_message,
         }),
         None => Err(ReadError::Record {
             path: ctx.path.clone(),
-            line: state.line.get(),
+            line: p.sc.line as u64,
             what: "not a Loki query_range response: no \"status\" field".into(),
         }),
     }
 }
 
-/// Turns a serde_json error into a reader error with its position.
-pub(super) fn json_error(e: serde_json::Error, ctx: &Context<'_>) -> ReadError {
-    if e.is_io() {
-        return ReadError::Io {
-            path: ctx.path.clone(),
-            source: io::Error::from(e),
+/// Why the scanner stopped: a read failure, the end of input, or bad JSON.
+enum Stop {
+    Io(io::Error),
+    Eof,
+    Syntax(String),
+}
+
+/// A block-buffered byte source that knows the line and column it is at.
+struct Scanner<R> {
+    input: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+    eof: bool,
+    /// 1-based line of `pos`.
+    line: usize,
+    /// Offset in the input of `buf[0]`.
+    base: u64,
+    /// Offset in the input just after the last newline.
+    line_start: u64,
+}
+
+impl<R: Read> Scanner<R> {
+    fn new(input: R) -> Self {
+        Self {
+            input,
+            buf: vec![0; BLOCK].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            eof: false,
+            line: 1,
+            base: 0,
+            line_start: 0,
+        }
+    }
+
+    /// Makes sure a byte is buffered; false at the end of the input.
+    fn fill(&mut self) -> Result<bool, Stop> {
+        while self.pos >= self.end {
+            if self.eof {
+                return Ok(false);
+            }
+            self.base += self.end as u64;
+            self.pos = 0;
+            self.end = 0;
+            match self.input.read(&mut self.buf) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end = n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Stop::Io(e)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next byte, not consumed.
+    fn peek(&mut self) -> Result<Option<u8>, Stop> {
+        Ok(self.fill()?.then(|| self.buf[self.pos]))
+    }
+
+    /// The next byte, consumed; the end of input is an error.
+    fn next(&mut self) -> Result<u8, Stop> {
+        let b = self.peek()?.ok_or(Stop::Eof)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    /// Skips whitespace, counting lines; the next byte, not consumed.
+    fn skip_ws(&mut self) -> Result<Option<u8>, Stop> {
+        while self.fill()? {
+            let b = self.buf[self.pos];
+            match b {
+                b'\n' => {
+                    self.line += 1;
+                    self.line_start = self.base + self.pos as u64 + 1;
+                }
+                b' ' | b'\t' | b'\r' => {}
+                _ => return Ok(Some(b)),
+            }
+            self.pos += 1;
+        }
+        Ok(None)
+    }
+
+    /// 1-based column of the next byte.
+    fn column(&self) -> usize {
+        (self.base + self.pos as u64 - self.line_start + 1) as usize
+    }
+
+    /// Appends the raw bytes of a string up to its closing quote (the opening one is
+    /// consumed), decoding escapes. JSON strings hold no raw newline, so the line stays.
+    fn string(&mut self, out: &mut Vec<u8>) -> Result<(), Stop> {
+        loop {
+            if !self.fill()? {
+                return Err(Stop::Eof);
+            }
+            let chunk = &self.buf[self.pos..self.end];
+            let stop = memchr::memchr2(b'"', b'\\', chunk);
+            let text = &chunk[..stop.unwrap_or(chunk.len())];
+            if text.iter().any(|&b| b < 0x20) {
+                return Err(Stop::Syntax(
+                    "control character (\\u0000-\\u001F) found while parsing a string".into(),
+                ));
+            }
+            out.extend_from_slice(text);
+            self.pos += text.len();
+            match stop.map(|i| chunk[i]) {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(_) => {
+                    self.pos += 1;
+                    self.escape(out)?;
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Decodes one escape (the backslash is consumed).
+    fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), Stop> {
+        let b = match self.next()? {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => return self.unicode_escape(out),
+            _ => return Err(Stop::Syntax("invalid escape".into())),
         };
+        out.push(b);
+        Ok(())
     }
-    let message = if e.is_eof() && e.line() <= 1 && e.column() == 0 {
-        "the input is empty".to_string()
-    } else if e.is_eof() {
-        format!("the input ends early (truncated?): {e}")
-    } else {
-        e.to_string()
-    };
-    ReadError::Syntax {
-        path: ctx.path.clone(),
-        line: e.line(),
-        column: e.column(),
-        message: strip_position(&message),
+
+    /// `\uXXXX`, with a following `\uXXXX` low surrogate when the first is a high one.
+    fn unicode_escape(&mut self, out: &mut Vec<u8>) -> Result<(), Stop> {
+        let first = self.hex4()?;
+        let code = match first {
+            0xD800..=0xDBFF => {
+                if self.next()? != b'\\' || self.next()? != b'u' {
+                    return Err(Stop::Syntax("lone leading surrogate in hex escape".into()));
+                }
+                let low = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&low) {
+                    return Err(Stop::Syntax("lone leading surrogate in hex escape".into()));
+                }
+                0x10000 + ((first - 0xD800) << 10) + (low - 0xDC00)
+            }
+            0xDC00..=0xDFFF => {
+                return Err(Stop::Syntax("lone trailing surrogate in hex escape".into()))
+            }
+            c => c,
+        };
+        let c = char::from_u32(code).ok_or(Stop::Syntax("invalid unicode escape".into()))?;
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u32, Stop> {
+        let mut v = 0;
+        for _ in 0..4 {
+            let d = char::from(self.next()?)
+                .to_digit(16)
+                .ok_or(Stop::Syntax("invalid escape".into()))?;
+            v = v * 16 + d;
+        }
+        Ok(v)
+    }
+
+    /// Consumes a number or a literal (`true`, `false`, `null`) into `out`.
+    fn bare_word(&mut self, out: &mut Vec<u8>) -> Result<(), Stop> {
+        while let Some(b) = self.peek()? {
+            if !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.')) {
+                break;
+            }
+            out.push(b);
+            self.pos += 1;
+        }
+        Ok(())
     }
 }
 
-/// serde_json appends " at line L column C"; the error already carries them.
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
+/// What an entry's element was, as far as an entry cares.
+enum Scalar {
+    Str(String),
+    Int(i64),
+    Other,
+}
+
+/// The kind of a JSON value from its first byte, for messages.
+fn kind(first: u8) -> &'static str {
+    match first {
+        b'{' => "an object",
+        b'[' => "an array",
+        b'"' => "a string",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        _ => "a number",
     }
 }
 
-/// Counts newlines as bytes are consumed, so record errors can name their line.
-struct LineCounter<R> {
-    inner: R,
-    line: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for LineCounter<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let newlines = buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        self.line.set(self.line.get() + newlines);
-        Ok(n)
-    }
-}
-
-/// Mutable state threaded through the visitors.
-struct State<'a, 'b, 'c> {
+/// The reader's state: the scanner plus what the response said so far.
+struct Parser<'a, 'b, 'c, R> {
+    sc: Scanner<R>,
     ctx: &'a Context<'b>,
     sink: &'a mut Sink<'c>,
     stats: ReadStats,
-    /// A typed error raised inside a visitor; serde only carries strings.
-    pending: Option<ReadError>,
-    line: Rc<Cell<u64>>,
     status: Option<String>,
     error_message: String,
+    /// The current object key.
+    key: Vec<u8>,
+    /// Reused for strings that are not kept.
+    scratch: Vec<u8>,
+    depth: usize,
 }
 
-impl State<'_, '_, '_> {
-    /// A bad record: skip and count it, or stop with a typed error.
-    fn invalid<E: de::Error>(&mut self, what: impl Into<String>) -> Result<(), E> {
-        let err = ReadError::Record {
-            path: self.ctx.path.clone(),
-            line: self.line.get(),
-            what: what.into(),
+impl<R: Read> Parser<'_, '_, '_, R> {
+    /// Turns a scanner stop into a reader error at the current place.
+    fn error(&self, stop: Stop) -> ReadError {
+        let path = self.ctx.path.clone();
+        let message = match stop {
+            Stop::Io(source) => return ReadError::Io { path, source },
+            Stop::Eof => "the input ends early (truncated?)".to_string(),
+            Stop::Syntax(m) => m,
         };
-        self.ctx
-            .invalid(&mut self.stats, err)
-            .map_err(|err| self.stop(err))
+        ReadError::Syntax {
+            path,
+            line: self.sc.line,
+            column: self.sc.column(),
+            message,
+        }
     }
 
-    /// Stores `err` for the caller and returns the string error serde needs.
-    fn stop<E: de::Error>(&mut self, err: ReadError) -> E {
-        self.pending = Some(err);
-        E::custom("stopped")
+    fn syntax(&self, message: impl Into<String>) -> ReadError {
+        self.error(Stop::Syntax(message.into()))
     }
 
-    fn emit<E: de::Error>(
+    /// Runs a scanner step, placing any error.
+    fn sc<T>(
+        &mut self,
+        step: impl FnOnce(&mut Scanner<R>) -> Result<T, Stop>,
+    ) -> Result<T, ReadError> {
+        step(&mut self.sc).map_err(|stop| self.error(stop))
+    }
+
+    /// The next non-blank byte, not consumed; the end of input is an error.
+    fn peek(&mut self) -> Result<u8, ReadError> {
+        self.sc(Scanner::skip_ws)?
+            .ok_or_else(|| self.error(Stop::Eof))
+    }
+
+    /// Consumes `want` after optional blanks, or fails saying what was `expected`.
+    fn expect(&mut self, want: u8, expected: &str) -> Result<(), ReadError> {
+        if self.peek()? != want {
+            return Err(self.syntax(format!("expected {expected}")));
+        }
+        self.sc.pos += 1;
+        Ok(())
+    }
+
+    /// `{ "status": ..., "data": {...} }` and nothing after it.
+    fn document(&mut self) -> Result<(), ReadError> {
+        if self.sc(Scanner::fill)?
+            && self.sc.buf[self.sc.pos..self.sc.end].starts_with(b"\xEF\xBB\xBF")
+        {
+            self.sc.pos += 3;
+        }
+        match self.sc(Scanner::skip_ws)? {
+            None if self.sc.line == 1 && self.sc.base + (self.sc.pos as u64) == 0 => {
+                return Err(self.syntax("the input is empty"))
+            }
+            None => return Err(self.syntax("the input is empty (only blanks)")),
+            Some(b'{') => self.sc.pos += 1,
+            Some(_) => return Err(self.syntax("expected a Loki query_range response object")),
+        }
+        self.object(Self::document_field)?;
+        if self.sc(Scanner::skip_ws)?.is_some() {
+            return Err(self.syntax("trailing characters"));
+        }
+        Ok(())
+    }
+
+    fn document_field(&mut self) -> Result<(), ReadError> {
+        match self.key.as_slice() {
+            b"status" => self.status = Some(self.string_value("status")?),
+            b"error" => {
+                let message = self.scalar()?;
+                if let Scalar::Str(s) = message {
+                    self.error_message = serde_json::Value::String(s).to_string();
+                }
+            }
+            b"data" if self.status.as_deref().is_none_or(|s| s == "success") => {
+                self.expect(b'{', "the \"data\" object of a Loki response")?;
+                self.object(Self::data_field)?;
+            }
+            _ => self.skip_value()?,
+        }
+        Ok(())
+    }
+
+    fn data_field(&mut self) -> Result<(), ReadError> {
+        match self.key.as_slice() {
+            b"resultType" => {
+                let result_type = self.string_value("resultType")?;
+                if result_type != "streams" {
+                    let path = self.ctx.path.clone();
+                    return Err(ReadError::NotStreams { path, result_type });
+                }
+            }
+            b"result" => {
+                self.expect(b'[', "an array of streams")?;
+                self.array(Self::stream)?;
+            }
+            _ => self.skip_value()?,
+        }
+        Ok(())
+    }
+
+    /// One element of `result`: a stream object; anything else is a bad record.
+    fn stream(&mut self) -> Result<(), ReadError> {
+        let first = self.peek()?;
+        if first != b'{' {
+            self.skip_value()?;
+            let what = format!(
+                "a result element is {}, expected a stream object",
+                kind(first)
+            );
+            return self.invalid(what);
+        }
+        self.sc.pos += 1;
+        let mut stream: Option<Arc<Stream>> = None;
+        self.object(|p| {
+            match p.key.as_slice() {
+                b"stream" => {
+                    let labels = p.labels()?;
+                    stream = Some(Arc::new(Stream::from_labels(labels, &p.ctx.opts.labels)));
+                }
+                b"values" => match &stream {
+                    Some(s) => {
+                        p.expect(b'[', "an array of [timestamp, line] entries")?;
+                        p.array(|p| p.entry(s))?;
+                    }
+                    None => {
+                        return Err(ReadError::Record {
+                            path: p.ctx.path.clone(),
+                            line: p.sc.line as u64,
+                            what: "a stream's \"values\" come before its \"stream\" labels".into(),
+                        })
+                    }
+                },
+                _ => p.skip_value()?,
+            }
+            Ok(())
+        })
+    }
+
+    /// `{"label": "value", ...}`
+    fn labels(&mut self) -> Result<BTreeMap<String, String>, ReadError> {
+        let mut labels = BTreeMap::new();
+        self.expect(b'{', "an object of stream labels")?;
+        self.object(|p| {
+            let value = p.string_value("a stream label")?;
+            let name = String::from_utf8_lossy(&p.key).into_owned();
+            labels.insert(name, value);
+            Ok(())
+        })?;
+        Ok(labels)
+    }
+
+    /// One `[ts, line(, metadata)]` entry; a wrong shape or type is a bad record.
+    fn entry(&mut self, stream: &Arc<Stream>) -> Result<(), ReadError> {
+        let first = self.peek()?;
+        if first != b'[' {
+            self.skip_value()?;
+            let what = format!("entry is {}, expected [timestamp, line]", kind(first));
+            return self.invalid(what);
+        }
+        self.sc.pos += 1;
+        let (mut ts, mut line, mut n) = (None, None, 0);
+        self.array(|p| {
+            match n {
+                0 => ts = Some(p.scalar()?),
+                1 => line = Some(p.scalar()?),
+                _ => p.skip_value()?,
+            }
+            n += 1;
+            Ok(())
+        })?;
+        let ts = match ts {
+            Some(Scalar::Str(s)) => s.parse::<i64>().ok(),
+            Some(Scalar::Int(n)) => Some(n),
+            _ => None,
+        };
+        let Some(ts) = ts else {
+            return self.invalid("entry timestamp is not a string of Unix nanoseconds");
+        };
+        match line {
+            Some(Scalar::Str(line)) => self.emit(stream, ts, line),
+            Some(_) => self.invalid("entry line is not a string"),
+            None => self.invalid("entry has a timestamp but no line"),
+        }
+    }
+
+    fn emit(
         &mut self,
         stream: &Arc<Stream>,
         ts_ns: i64,
         mut line: String,
-    ) -> Result<(), E> {
+    ) -> Result<(), ReadError> {
         self.ctx.clip(&mut line, &mut self.stats);
         self.stats.lines += 1;
         let log = LogLine {
@@ -149,312 +474,222 @@ impl State<'_, '_, '_> {
             stream: Arc::clone(stream),
             line,
         };
-        (self.sink)(log).map_err(|e| self.stop(ReadError::Sink(e)))
+        (self.sink)(log).map_err(ReadError::Sink)
     }
-}
 
-/// `{"status": ..., "data": {...}}`
-struct DocumentSeed<'s, 'a, 'b, 'c>(&'s mut State<'a, 'b, 'c>);
-
-impl<'de> DeserializeSeed<'de> for DocumentSeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for DocumentSeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Loki query_range response object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "status" => self.0.status = Some(map.next_value()?),
-                "error" => {
-                    self.0.error_message = map.next_value::<serde_json::Value>()?.to_string()
-                }
-                "data" if self.0.status.as_deref().is_none_or(|s| s == "success") => {
-                    map.next_value_seed(DataSeed(&mut *self.0))?
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `{"resultType": "streams", "result": [...]}`
-struct DataSeed<'s, 'a, 'b, 'c>(&'s mut State<'a, 'b, 'c>);
-
-impl<'de> DeserializeSeed<'de> for DataSeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for DataSeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("the \"data\" object of a Loki response")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "resultType" => {
-                    let result_type: String = map.next_value()?;
-                    if result_type != "streams" {
-                        let path = self.0.ctx.path.clone();
-                        return Err(self.0.stop(ReadError::NotStreams { path, result_type }));
-                    }
-                }
-                "result" => map.next_value_seed(ResultSeed(&mut *self.0))?,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `[{"stream": {...}, "values": [...]}, ...]`
-struct ResultSeed<'s, 'a, 'b, 'c>(&'s mut State<'a, 'b, 'c>);
-
-impl<'de> DeserializeSeed<'de> for ResultSeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ResultSeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of streams")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(StreamSeed(&mut *self.0))?.is_some() {}
-        Ok(())
-    }
-}
-
-/// One stream object; anything else is a bad record.
-struct StreamSeed<'s, 'a, 'b, 'c>(&'s mut State<'a, 'b, 'c>);
-
-impl<'de> DeserializeSeed<'de> for StreamSeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StreamSeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a stream object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut stream: Option<Arc<Stream>> = None;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "stream" => {
-                    let labels: BTreeMap<String, String> = map.next_value()?;
-                    let names = &self.0.ctx.opts.labels;
-                    stream = Some(Arc::new(Stream::from_labels(labels, names)));
-                }
-                "values" => match &stream {
-                    Some(s) => map.next_value_seed(ValuesSeed(&mut *self.0, s))?,
-                    None => {
-                        let what = "a stream's \"values\" come before its \"stream\" labels";
-                        let err = ReadError::Record {
-                            path: self.0.ctx.path.clone(),
-                            line: self.0.line.get(),
-                            what: what.into(),
-                        };
-                        return Err(self.0.stop(err));
-                    }
-                },
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        self.0
-            .invalid("a result element is an array, expected a stream object")
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        self.0
-            .invalid("a result element is a string, expected a stream object")
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        self.0
-            .invalid("a result element is a number, expected a stream object")
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        self.0
-            .invalid("a result element is a number, expected a stream object")
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        self.0
-            .invalid("a result element is a number, expected a stream object")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        self.0
-            .invalid("a result element is a boolean, expected a stream object")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.0
-            .invalid("a result element is null, expected a stream object")
-    }
-}
-
-/// `[[ts, line], [ts, line, {metadata}], ...]`
-struct ValuesSeed<'s, 'a, 'b, 'c>(&'s mut State<'a, 'b, 'c>, &'s Arc<Stream>);
-
-impl<'de> DeserializeSeed<'de> for ValuesSeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValuesSeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of [timestamp, line] entries")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq
-            .next_element_seed(EntrySeed(&mut *self.0, self.1))?
-            .is_some()
-        {}
-        Ok(())
-    }
-}
-
-/// One `[ts, line(, metadata)]` entry; a wrong shape or type is a bad record.
-struct EntrySeed<'s, 'a, 'b, 'c>(&'s mut State<'a, 'b, 'c>, &'s Arc<Stream>);
-
-impl<'de> DeserializeSeed<'de> for EntrySeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EntrySeed<'_, '_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a [timestamp, line] entry")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let ts = seq.next_element_seed(Lenient)?;
-        let line = seq.next_element_seed(Lenient)?;
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        let ts = match ts {
-            Some(Scalar::Str(s)) => s.parse::<i64>().ok(),
-            Some(Scalar::Int(n)) => Some(n),
-            _ => None,
+    /// A bad record: skip and count it, or stop with a typed error.
+    fn invalid(&mut self, what: impl Into<String>) -> Result<(), ReadError> {
+        let err = ReadError::Record {
+            path: self.ctx.path.clone(),
+            line: self.sc.line as u64,
+            what: what.into(),
         };
-        let Some(ts) = ts else {
-            return self
-                .0
-                .invalid("entry timestamp is not a string of Unix nanoseconds");
-        };
-        match line {
-            Some(Scalar::Str(line)) => self.0.emit(self.1, ts, line),
-            Some(_) => self.0.invalid("entry line is not a string"),
-            None => self.0.invalid("entry has a timestamp but no line"),
+        self.ctx.invalid(&mut self.stats, err)
+    }
+
+    /// The members of an object whose `{` is consumed: `field` is called with each key in
+    /// `self.key` and must consume its value.
+    fn object(
+        &mut self,
+        mut field: impl FnMut(&mut Self) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        self.nest()?;
+        if self.peek()? == b'}' {
+            self.sc.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.expect(b'"', "a string key")?;
+            let mut key = std::mem::take(&mut self.key);
+            key.clear();
+            let read = self.sc(|sc| sc.string(&mut key));
+            self.key = key;
+            read?;
+            self.expect(b':', "`:`")?;
+            field(self)?;
+            match self.peek()? {
+                b',' => self.sc.pos += 1,
+                b'}' => break,
+                _ => return Err(self.syntax("expected `,` or `}`")),
+            }
+        }
+        self.sc.pos += 1;
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// The elements of an array whose `[` is consumed: `element` must consume each.
+    fn array(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Result<(), ReadError>,
+    ) -> Result<(), ReadError> {
+        self.nest()?;
+        if self.peek()? == b']' {
+            self.sc.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            element(self)?;
+            match self.peek()? {
+                b',' => self.sc.pos += 1,
+                b']' => break,
+                _ => return Err(self.syntax("expected `,` or `]`")),
+            }
+        }
+        self.sc.pos += 1;
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn nest(&mut self) -> Result<(), ReadError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.syntax("recursion limit exceeded"));
+        }
+        Ok(())
+    }
+
+    /// A string value; another type is a syntax error naming what was `expected`.
+    fn string_value(&mut self, expected: &str) -> Result<String, ReadError> {
+        match self.scalar()? {
+            Scalar::Str(s) => Ok(s),
+            _ => Err(self.syntax(format!("invalid type: {expected} must be a string"))),
         }
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        self.0
-            .invalid("entry is an object, expected [timestamp, line]")
+
+    /// Any value, reduced to a string, an integer, or other (consumed entirely).
+    fn scalar(&mut self) -> Result<Scalar, ReadError> {
+        match self.peek()? {
+            b'"' => {
+                self.sc.pos += 1;
+                let mut bytes = Vec::new();
+                self.sc(|sc| sc.string(&mut bytes))?;
+                String::from_utf8(bytes)
+                    .map(Scalar::Str)
+                    .map_err(|_| self.syntax("invalid unicode code point"))
+            }
+            b'{' | b'[' => {
+                self.skip_value()?;
+                Ok(Scalar::Other)
+            }
+            _ => {
+                let mut word = std::mem::take(&mut self.scratch);
+                word.clear();
+                let read = self.sc(|sc| sc.bare_word(&mut word));
+                let value = read.and_then(|()| self.word_value(&word));
+                self.scratch = word;
+                value
+            }
+        }
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        self.0
-            .invalid("entry is a string, expected [timestamp, line]")
+
+    /// A number or literal: an integer, or other; anything else is a syntax error.
+    fn word_value(&self, word: &[u8]) -> Result<Scalar, ReadError> {
+        let text = std::str::from_utf8(word).unwrap_or("");
+        if matches!(text, "true" | "false" | "null") {
+            return Ok(Scalar::Other);
+        }
+        if let Ok(n) = text.parse::<i64>() {
+            return Ok(Scalar::Int(n));
+        }
+        let numeric = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+        if numeric && text.parse::<f64>().is_ok() {
+            return Ok(Scalar::Other);
+        }
+        if word.is_empty() {
+            return Err(self.syntax("expected value"));
+        }
+        Err(self.syntax(format!("invalid value `{}`", String::from_utf8_lossy(word))))
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        self.0
-            .invalid("entry is a number, expected [timestamp, line]")
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        self.0
-            .invalid("entry is a number, expected [timestamp, line]")
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        self.0
-            .invalid("entry is a number, expected [timestamp, line]")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        self.0
-            .invalid("entry is a boolean, expected [timestamp, line]")
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.0.invalid("entry is null, expected [timestamp, line]")
+
+    /// Consumes any value.
+    fn skip_value(&mut self) -> Result<(), ReadError> {
+        match self.peek()? {
+            b'{' => {
+                self.sc.pos += 1;
+                self.object(Self::skip_value)
+            }
+            b'[' => {
+                self.sc.pos += 1;
+                self.array(Self::skip_value)
+            }
+            b'"' => {
+                self.sc.pos += 1;
+                let mut s = std::mem::take(&mut self.scratch);
+                s.clear();
+                let read = self.sc(|sc| sc.string(&mut s));
+                self.scratch = s;
+                read
+            }
+            _ => self.scalar().map(drop),
+        }
     }
 }
 
-/// A JSON value reduced to what an entry element may be: a string, an integer, or other.
-enum Scalar {
-    Str(String),
-    Int(i64),
-    Other,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::ReadOptions;
+    use std::path::PathBuf;
 
-/// Accepts any JSON value, so a wrong type becomes a bad record rather than a parse error.
-struct Lenient;
+    fn lines_of(doc: &[u8], block: usize) -> Result<Vec<(i64, String)>, String> {
+        let opts = ReadOptions::default();
+        let ctx = Context {
+            path: PathBuf::from("t"),
+            opts: &opts,
+        };
+        let mut got = Vec::new();
+        // a reader that hands out `block` bytes at a time, so every boundary is crossed
+        let reader = Chunks(doc, block);
+        read(reader, &ctx, &mut |l: LogLine| {
+            got.push((l.ts_ns, l.line));
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(got)
+    }
 
-impl<'de> DeserializeSeed<'de> for Lenient {
-    type Value = Scalar;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+    struct Chunks<'a>(&'a [u8], usize);
 
-impl<'de> Visitor<'de> for Lenient {
-    type Value = Scalar;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
+    impl Read for Chunks<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-        Ok(Scalar::Str(v.to_string()))
+
+    #[test]
+    fn escapes_and_block_boundaries_give_the_same_lines() {
+        let doc = r#" {"status":"success","data":{"resultType":"streams","stats":{"a":[1,2.5e3,true,null,"x\"y"]},"result":[{"stream":{"pod":"p"},"values":[["1","a \"q\" \\ \/ \t\u00e9\ud83d\ude00 end"],[2,"two",{"m":{}}]]}]}} "#;
+        let want = vec![
+            (1, "a \"q\" \\ / \té😀 end".to_string()),
+            (2, "two".to_string()),
+        ];
+        for block in [1, 2, 3, 7, 64, BLOCK] {
+            assert_eq!(
+                lines_of(doc.as_bytes(), block).unwrap(),
+                want,
+                "block {block}"
+            );
+        }
     }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
-        Ok(Scalar::Str(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-        Ok(Scalar::Int(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-        Ok(i64::try_from(v).map_or(Scalar::Other, Scalar::Int))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar, E> {
-        Ok(Scalar::Other)
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalar, E> {
-        Ok(Scalar::Other)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-        Ok(Scalar::Other)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Other)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Scalar::Other)
+
+    #[test]
+    fn bad_json_is_a_syntax_error_with_its_place() {
+        let cases: [(&str, &str); 5] = [
+            ("{\"status\":\"success\",\n \"data\": x}", "t:2:10"),
+            ("{\"status\":\"succ\tess\"}", "control character"),
+            ("{\"status\":\"success\"} x", "trailing"),
+            ("{\"status\":\"\\q\"}", "invalid escape"),
+            ("{\"status\":\"success\",\"data\":{\"result\":[{\"stream\":{},\"values\":[[\"1\",\"a\"]", "truncated"),
+        ];
+        for (doc, want) in cases {
+            let err = lines_of(doc.as_bytes(), 3).unwrap_err();
+            assert!(err.contains(want), "{doc}: {err}");
+        }
     }
 }
