@@ -473,6 +473,21 @@ fn unescape(v: &str) -> Cow<'_, str> {
 /// Bytes that always end a word. `. : / - _ @ + % ~` stay inside words, because they
 /// hold IPs, timestamps, paths, durations and e-mail addresses together.
 fn is_separator(b: u8) -> bool {
+    SEPARATORS[usize::from(b)]
+}
+
+/// [`is_separator`] as a table: the scanner asks it for every byte.
+static SEPARATORS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = separator_byte(b as u8);
+        b += 1;
+    }
+    table
+};
+
+const fn separator_byte(b: u8) -> bool {
     matches!(
         b,
         b' ' | b'\t'
@@ -566,14 +581,32 @@ fn query_pairs(query: &str, out: &mut Tokens) {
     }
 }
 
-/// Characters trimmed from both ends of a word before it is classified.
-fn is_edge_punct(c: char) -> bool {
-    matches!(c, '.' | ':' | '-' | '_' | '/' | '+' | '%' | '@' | '~')
+/// Characters trimmed from both ends of a word before it is classified (all ASCII).
+fn is_edge_punct_byte(b: u8) -> bool {
+    matches!(
+        b,
+        b'.' | b':' | b'-' | b'_' | b'/' | b'+' | b'%' | b'@' | b'~'
+    )
+}
+
+/// `w` without edge punctuation at either end. The punctuation is ASCII, so cutting bytes
+/// keeps char boundaries.
+fn trim_edge_punct(w: &str) -> &str {
+    let b = w.as_bytes();
+    let start = b.iter().position(|&c| !is_edge_punct_byte(c));
+    let Some(start) = start else {
+        return "";
+    };
+    let end = b
+        .iter()
+        .rposition(|&c| !is_edge_punct_byte(c))
+        .map_or(start, |e| e + 1);
+    &w[start..end]
 }
 
 /// Classifies one word and emits its token(s).
 fn word(raw: &str, out: &mut Tokens, first: bool) {
-    let w = raw.trim_matches(is_edge_punct);
+    let w = trim_edge_punct(raw);
     if w.is_empty() {
         return;
     }
@@ -599,7 +632,7 @@ fn word(raw: &str, out: &mut Tokens, first: bool) {
         out.status_next = true;
         return;
     }
-    if w.bytes().any(|b| is_edge_punct(b as char)) {
+    if w.bytes().any(is_edge_punct_byte) {
         compound(w, out);
     } else {
         simple(w, out);
@@ -653,19 +686,23 @@ fn compound(w: &str, out: &mut Tokens) {
 
 /// A word without inner punctuation.
 fn simple(w: &str, out: &mut Tokens) {
-    let letters = w.bytes().filter(u8::is_ascii_alphabetic).count();
-    let digits = w.bytes().filter(u8::is_ascii_digit).count();
-    if digits > 0 && letters > 0 && w.len() >= 5 {
+    let (mut letters, mut digits) = (false, false);
+    for b in w.bytes() {
+        letters |= b.is_ascii_alphabetic();
+        digits |= b.is_ascii_digit();
+    }
+    if digits && letters && w.len() >= 5 {
         return out.push(if is_hex(w) { "<hex>" } else { "<id>" });
     }
-    if letters == 0 && digits > 0 {
+    if !letters && digits {
         return out.push("<num>");
     }
-    if w.chars().count() < 2 {
+    // a char is at most 4 bytes: only short words need counting
+    if w.len() < 8 && w.chars().count() < 2 {
         return;
     }
     out.push_lower(w);
-    if ["status", "code"].iter().any(|k| w.eq_ignore_ascii_case(k)) {
+    if matches!(w.len(), 4 | 6) && ["status", "code"].iter().any(|k| w.eq_ignore_ascii_case(k)) {
         out.status_next = true;
     }
 }
@@ -689,6 +726,14 @@ fn klog_header(w: &str) -> Option<Level> {
 fn whole_word_mask(w: &str) -> Option<&'static str> {
     let b = w.as_bytes();
     let first = *b.first()?;
+    // every mask needs a digit, an `@`, a `:` or the length of a UUID
+    if b.len() != 36
+        && !b
+            .iter()
+            .any(|&c| c.is_ascii_digit() || c == b'@' || c == b':')
+    {
+        return None;
+    }
     let numeric_start = first.is_ascii_digit()
         || (matches!(first, b'-' | b'+') && b.get(1).is_some_and(u8::is_ascii_digit));
     if numeric_start {
@@ -708,10 +753,10 @@ fn whole_word_mask(w: &str) -> Option<&'static str> {
     if is_uuid(w) {
         return Some("<uuid>");
     }
-    if w.contains('@') && is_email(w) {
+    if b.contains(&b'@') && is_email(w) {
         return Some("<email>");
     }
-    if w.contains(':') && is_ipv6(w) {
+    if b.contains(&b':') && is_ipv6(w) {
         return Some("<ip>");
     }
     let hex_prefixed = w.len() > 2 && (w.starts_with("0x") || w.starts_with("0X"));
@@ -727,35 +772,56 @@ fn is_hex(w: &str) -> bool {
     !w.is_empty() && w.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// `12`, `-3.5`, `1,024`, `1e-3`: one decimal point at most.
+/// `12`, `-3.5`, `1,024`, `1e-3`: one decimal point at most. (Byte loops, not `str`
+/// searches: this runs for every word that starts with a digit.)
 fn is_number(w: &str) -> bool {
-    let w = w.strip_prefix(['-', '+']).unwrap_or(w);
-    let (mantissa, exponent) = match w.find(['e', 'E']) {
-        Some(i) => (&w[..i], Some(&w[i + 1..])),
-        None => (w, None),
+    let b = strip_sign(w.as_bytes());
+    let (mantissa, exponent) = match position(b, |c| c == b'e' || c == b'E') {
+        Some(i) => (&b[..i], Some(&b[i + 1..])),
+        None => (b, None),
     };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let int_ok = int.split(',').all(digits);
+    let (int, frac) = match position(mantissa, |c| c == b'.') {
+        Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+        None => (mantissa, &[][..]),
+    };
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let int_ok = int.split(|&c| c == b',').all(digits);
     let frac_ok = frac.is_empty() || digits(frac);
-    let exp_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e)));
-    int_ok && frac_ok && exp_ok && !mantissa.ends_with('.')
+    let exp_ok = exponent.is_none_or(|e| digits(strip_sign(e)));
+    int_ok && frac_ok && exp_ok && mantissa.last() != Some(&b'.')
+}
+
+/// `b` without one leading `-` or `+`.
+fn strip_sign(b: &[u8]) -> &[u8] {
+    match b.first() {
+        Some(b'-' | b'+') => &b[1..],
+        _ => b,
+    }
+}
+
+/// Index of the first byte matching `f`.
+fn position(b: &[u8], f: impl Fn(u8) -> bool) -> Option<usize> {
+    b.iter().position(|&c| f(c))
 }
 
 /// Integers are ids, counts and sizes: one placeholder. Decimal fractions are mostly
 /// durations in seconds or ratios, whose order of magnitude is the signal (a request that
 /// took `120.008` s against the usual `0.124`): they keep their integer digit count.
 fn decimal_magnitude(w: &str) -> &'static str {
-    let w = w.trim_start_matches(['-', '+']);
-    match w.split_once('.') {
-        None => "<num>",
-        Some((int, _)) if w.contains(['e', 'E']) || int.contains(',') => "<num>",
-        Some((int, _)) => match int.trim_start_matches('0').len() {
-            0 => "<dec0>",
-            1 => "<dec1>",
-            2 => "<dec2>",
-            _ => "<dec3>",
-        },
+    let b = w.as_bytes();
+    let b = &b[position(b, |c| c != b'-' && c != b'+').unwrap_or(b.len())..];
+    let Some(dot) = position(b, |c| c == b'.') else {
+        return "<num>";
+    };
+    let int = &b[..dot];
+    if position(b, |c| c == b'e' || c == b'E').is_some() || int.contains(&b',') {
+        return "<num>";
+    }
+    match int.len() - int.iter().take_while(|&&c| c == b'0').count() {
+        0 => "<dec0>",
+        1 => "<dec1>",
+        2 => "<dec2>",
+        _ => "<dec3>",
     }
 }
 
@@ -866,15 +932,20 @@ fn is_date(w: &str) -> bool {
 
 /// `10.0.0.1`, `10.0.0.1:8080`, `10.244.0.0/16`.
 fn is_ipv4(w: &str) -> bool {
-    let host = w.split([':', '/']).next().unwrap_or(w);
-    let mut parts = 0;
-    for p in host.split('.') {
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+    let b = w.as_bytes();
+    let host = &b[..position(b, |c| c == b':' || c == b'/').unwrap_or(b.len())];
+    let (mut parts, mut len) = (1, 0);
+    for &c in host {
+        if c == b'.' && len > 0 {
+            parts += 1;
+            len = 0;
+        } else if c.is_ascii_digit() && len < 3 {
+            len += 1;
+        } else {
             return false;
         }
-        parts += 1;
     }
-    parts == 4
+    len > 0 && parts == 4
 }
 
 /// `fe80::1`, `2001:db8::8a2e:370:7334`, `[::1]:8080`, `::ffff:10.0.0.1`.
