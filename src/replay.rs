@@ -1,7 +1,7 @@
 //! Runs a file through the pipeline: a reader thread parses while rayon scores batches.
 
 use std::path::Path;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use crate::event::{LogLine, ScoredLine};
@@ -57,76 +57,132 @@ pub fn run(
     opts: &RunOptions,
     mut on_scored: impl FnMut(ScoredLine) -> Result<(), SinkError>,
 ) -> Result<RunSummary, SinkError> {
-    let start = Instant::now();
     let threshold = opts.threshold.unwrap_or(model.threshold);
-    let (tx, rx) = sync_channel::<Vec<LogLine>>(4);
+    run_batches(path, model, opts, |batch, scores| {
+        for (log, &score) in batch.drain(..).zip(scores) {
+            let anomalous = score >= threshold;
+            on_scored(ScoredLine {
+                log,
+                score,
+                anomalous,
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// A batch of lines with their scores, or why it could not be scored.
+type Scored = Result<(Vec<LogLine>, Vec<f32>), SinkError>;
+
+/// Batches handed back to the reader, which frees their lines on its own thread (the
+/// allocator is fastest when memory is freed by the thread that took it).
+const RECYCLED: usize = 4;
+
+/// Like [`run`], a batch at a time: `consume` gets each batch (in file order) with one
+/// score per line. Three stages overlap: a reader thread parses, a scorer thread scores
+/// each batch on rayon, and the calling thread consumes. What `consume` leaves in the
+/// batch is dropped on the reader thread.
+pub fn run_batches(
+    path: &Path,
+    model: &Model,
+    opts: &RunOptions,
+    mut consume: impl FnMut(&mut Vec<LogLine>, &[f32]) -> Result<(), SinkError>,
+) -> Result<RunSummary, SinkError> {
+    let start = Instant::now();
+    let (line_tx, line_rx) = sync_channel::<Vec<LogLine>>(4);
+    let (scored_tx, scored_rx) = sync_channel::<Scored>(2);
+    let (back_tx, back_rx) = sync_channel::<Vec<LogLine>>(RECYCLED);
     let batch_lines = opts.batch_lines.max(1);
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            let mut batch = Vec::with_capacity(batch_lines);
-            let result = {
-                let mut sink = |line: LogLine| -> Result<(), SinkError> {
-                    batch.push(line);
-                    if batch.len() >= batch_lines {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_lines));
-                        tx.send(full).map_err(|_| "scoring stopped")?;
-                    }
-                    Ok(())
+        let reader =
+            scope.spawn(move || read_batches(path, &opts.read, batch_lines, line_tx, back_rx));
+        let scorer = scope.spawn(move || {
+            for batch in line_rx {
+                let mut scores = Vec::with_capacity(batch.len());
+                let scored = match model.score_batch(&batch, &mut scores) {
+                    Ok(()) => Ok((batch, scores)),
+                    Err(e) => Err(e.into()),
                 };
-                read_path(path, &opts.read, &mut sink)
-            };
-            if !batch.is_empty() {
-                // the consumer may have stopped; then these lines are not wanted
-                let _ = tx.send(batch);
-            }
-            result
-        });
-
-        let mut lines = 0u64;
-        let mut scores = Vec::new();
-        let mut consumer_error = None;
-        'batches: for batch in &rx {
-            if let Err(e) = model.score_batch(&batch, &mut scores) {
-                consumer_error = Some(e.into());
-                break;
-            }
-            for (log, &score) in batch.into_iter().zip(&scores) {
-                lines += 1;
-                let scored = ScoredLine {
-                    log,
-                    score,
-                    anomalous: score >= threshold,
-                };
-                if let Err(e) = on_scored(scored) {
-                    consumer_error = Some(e);
-                    break 'batches;
+                if scored_tx.send(scored).is_err() {
+                    break;
                 }
             }
+        });
+        let mut lines = 0u64;
+        let mut consumer_error = None;
+        for scored in &scored_rx {
+            let step = scored.and_then(|(mut batch, scores)| {
+                lines += batch.len() as u64;
+                let done = consume(&mut batch, &scores);
+                // a full return channel only means the batch is freed here instead
+                let _ = back_tx.try_send(batch);
+                done
+            });
+            if let Err(e) = step {
+                consumer_error = Some(e);
+                break;
+            }
         }
-        drop(rx);
+        drop(scored_rx);
+        let _ = scorer.join();
         let read = reader
             .join()
             .unwrap_or_else(|_| Err(ReadError::Sink("the reader thread panicked".into())));
         if let Some(e) = consumer_error {
             return Err(e);
         }
-        let elapsed = start.elapsed();
-        Ok(match read {
-            Ok(stats) => RunSummary {
-                read: stats,
-                elapsed,
-                error: None,
-            },
-            Err(error) => RunSummary {
-                read: ReadStats {
-                    lines,
-                    ..ReadStats::default()
-                },
-                elapsed,
-                error: Some(error),
-            },
-        })
+        Ok(summary(read, lines, start.elapsed()))
     })
+}
+
+/// The reader thread: parses `path` into batches; lines of returned batches are freed here.
+fn read_batches(
+    path: &Path,
+    read: &ReadOptions,
+    batch_lines: usize,
+    tx: SyncSender<Vec<LogLine>>,
+    back: Receiver<Vec<LogLine>>,
+) -> Result<ReadStats, ReadError> {
+    let fresh = || match back.try_recv() {
+        Ok(mut used) => {
+            used.clear();
+            used
+        }
+        Err(_) => Vec::with_capacity(batch_lines),
+    };
+    let mut batch = fresh();
+    let result = read_path(path, read, &mut |line: LogLine| {
+        batch.push(line);
+        if batch.len() >= batch_lines {
+            let full = std::mem::replace(&mut batch, fresh());
+            tx.send(full).map_err(|_| "scoring stopped")?;
+        }
+        Ok(())
+    });
+    if !batch.is_empty() {
+        // the consumer may have stopped; then these lines are not wanted
+        let _ = tx.send(batch);
+    }
+    result
+}
+
+/// The summary of a run whose reader ended with `read` after `lines` were consumed.
+fn summary(read: Result<ReadStats, ReadError>, lines: u64, elapsed: Duration) -> RunSummary {
+    match read {
+        Ok(stats) => RunSummary {
+            read: stats,
+            elapsed,
+            error: None,
+        },
+        Err(error) => RunSummary {
+            read: ReadStats {
+                lines,
+                ..ReadStats::default()
+            },
+            elapsed,
+            error: Some(error),
+        },
+    }
 }
 
 /// What `loganomaly replay` shows besides the run itself.
@@ -177,15 +233,25 @@ pub fn report(
     });
     let mut confusion = Confusion::new(threshold);
     let mut anomalous_lines = 0u64;
-    let summary = run(path, model, run_opts, |scored| {
-        anomalous_lines += u64::from(scored.anomalous);
-        if let Some(labels) = &labels {
-            let known = labels
-                .get(&scored.log.stream.pod, scored.log.ts_ns)
-                .is_some();
-            confusion.add(scored.score, known);
+    let summary = run_batches(path, model, run_opts, |batch, scores| {
+        // the lines go back into the batch, to be freed on the reader thread
+        let lines = std::mem::replace(batch, Vec::with_capacity(scores.len()));
+        for (log, &score) in lines.into_iter().zip(scores) {
+            let scored = ScoredLine {
+                log,
+                score,
+                anomalous: score >= threshold,
+            };
+            anomalous_lines += u64::from(scored.anomalous);
+            if let Some(labels) = &labels {
+                let known = labels
+                    .get(&scored.log.stream.pod, scored.log.ts_ns)
+                    .is_some();
+                confusion.add(scored.score, known);
+            }
+            agg.add(&scored);
+            batch.push(scored.log);
         }
-        agg.add(&scored);
         Ok(())
     })
     .map_err(ReplayError::Stopped)?;

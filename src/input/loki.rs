@@ -36,6 +36,8 @@ pub(super) fn read<R: Read>(
         error_message: String::new(),
         key: Vec::new(),
         scratch: Vec::new(),
+        ts_text: Vec::new(),
+        text: Vec::new(),
         depth: 0,
     };
     p.document()?;
@@ -247,6 +249,13 @@ enum Scalar {
     Other,
 }
 
+/// What an entry's element was; a string's bytes are in a buffer of the parser.
+enum Element {
+    Str,
+    Int(i64),
+    Other,
+}
+
 /// The kind of a JSON value from its first byte, for messages.
 fn kind(first: u8) -> &'static str {
     match first {
@@ -271,6 +280,10 @@ struct Parser<'a, 'b, 'c, R> {
     key: Vec<u8>,
     /// Reused for strings that are not kept.
     scratch: Vec<u8>,
+    /// The current entry's timestamp string.
+    ts_text: Vec<u8>,
+    /// The current entry's line, before it is checked and copied out.
+    text: Vec<u8>,
     depth: usize,
 }
 
@@ -436,45 +449,70 @@ impl<R: Read> Parser<'_, '_, '_, R> {
             return self.invalid(what);
         }
         self.sc.pos += 1;
+        let mut ts_text = std::mem::take(&mut self.ts_text);
+        let mut text = std::mem::take(&mut self.text);
         let (mut ts, mut line, mut n) = (None, None, 0);
-        self.array(|p| {
+        let parsed = self.array(|p| {
             match n {
-                0 => ts = Some(p.scalar()?),
-                1 => line = Some(p.scalar()?),
+                0 => ts = Some(p.element(&mut ts_text)?),
+                1 => line = Some(p.element(&mut text)?),
                 _ => p.skip_value()?,
             }
             n += 1;
             Ok(())
-        })?;
+        });
         let ts = match ts {
-            Some(Scalar::Str(s)) => s.parse::<i64>().ok(),
-            Some(Scalar::Int(n)) => Some(n),
+            Some(Element::Str) => std::str::from_utf8(&ts_text)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok()),
+            Some(Element::Int(n)) => Some(n),
             _ => None,
         };
-        let Some(ts) = ts else {
-            return self.invalid("entry timestamp is not a string of Unix nanoseconds");
-        };
-        match line {
-            Some(Scalar::Str(line)) => self.emit(stream, ts, line),
-            Some(_) => self.invalid("entry line is not a string"),
-            None => self.invalid("entry has a timestamp but no line"),
-        }
+        let done = parsed.and_then(|()| match (ts, line) {
+            (None, _) => self.invalid("entry timestamp is not a string of Unix nanoseconds"),
+            (Some(ts), Some(Element::Str)) => self.emit(stream, ts, &text),
+            (Some(_), Some(_)) => self.invalid("entry line is not a string"),
+            (Some(_), None) => self.invalid("entry has a timestamp but no line"),
+        });
+        self.ts_text = ts_text;
+        self.text = text;
+        done
     }
 
-    fn emit(
-        &mut self,
-        stream: &Arc<Stream>,
-        ts_ns: i64,
-        mut line: String,
-    ) -> Result<(), ReadError> {
-        self.ctx.clip(&mut line, &mut self.stats);
+    /// Hands a line to the sink, cut to `max_line_bytes` before it is copied.
+    fn emit(&mut self, stream: &Arc<Stream>, ts_ns: i64, text: &[u8]) -> Result<(), ReadError> {
+        let Ok(text) = std::str::from_utf8(text) else {
+            return Err(self.syntax("invalid unicode code point in a line"));
+        };
+        let max = self.ctx.opts.max_line_bytes;
+        let cut = super::floor_char_boundary(text, max);
+        if cut < text.len() {
+            self.stats.truncated += 1;
+        }
         self.stats.lines += 1;
         let log = LogLine {
             ts_ns,
             stream: Arc::clone(stream),
-            line,
+            line: text[..cut].to_string(),
         };
         (self.sink)(log).map_err(ReadError::Sink)
+    }
+
+    /// An entry element: a string (its bytes, escapes decoded, left in `buf`), an
+    /// integer, or anything else (consumed).
+    fn element(&mut self, buf: &mut Vec<u8>) -> Result<Element, ReadError> {
+        match self.peek()? {
+            b'"' => {
+                self.sc.pos += 1;
+                buf.clear();
+                self.sc(|sc| sc.string(buf))?;
+                Ok(Element::Str)
+            }
+            _ => Ok(match self.scalar()? {
+                Scalar::Int(n) => Element::Int(n),
+                _ => Element::Other,
+            }),
+        }
     }
 
     /// A bad record: skip and count it, or stop with a typed error.
