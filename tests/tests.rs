@@ -6,3 +6,4 @@ mod input;
 mod loki;
 mod prometheus;
 mod scoring;
+mod stage_latency;
