@@ -1,5 +1,6 @@
 //! Per-stage benchmarks on the bundled sample: parse, normalise, featurise (TF-IDF +
-//! projection), forest scoring, aggregation, and the whole scoring path.
+//! projection), forest scoring, aggregation, the scoring path (score cache cold and warm)
+//! and the whole replay (reader, scorer and consumer threads).
 
 use std::hint::black_box;
 use std::io::Cursor;
@@ -13,6 +14,7 @@ use loganomaly::input::{read, ReadOptions};
 use loganomaly::model::{self, Scratch, DIMS};
 use loganomaly::pipeline::aggregate::{AggregateParams, Aggregator};
 use loganomaly::pipeline::normalise::{normalise, Tokens};
+use loganomaly::replay::{run_batches, RunOptions};
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/dataset/sample-loki-logs.json");
 const LINES: usize = 20_000;
@@ -86,9 +88,19 @@ fn stages(c: &mut Criterion) {
         b.iter(|| model.forest.score_into(view, &mut out).unwrap())
     });
 
-    g.bench_function("score_batch_end_to_end", |b| {
+    g.bench_function("score_batch_warm_cache", |b| {
         let mut out = Vec::new();
         b.iter(|| model.score_batch(&lines, &mut out).unwrap())
+    });
+
+    g.bench_function("score_batch_cold_cache", |b| {
+        let mut out = Vec::new();
+        b.iter_batched(
+            // a clone is a new model value: its cache starts empty
+            || model.clone(),
+            |fresh| fresh.score_batch(&lines, &mut out).unwrap(),
+            BatchSize::LargeInput,
+        )
     });
 
     let scored: Vec<ScoredLine> = lines
@@ -115,5 +127,27 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages);
+/// The whole replay of the sample file: parse, score and consume, as `loganomaly replay`.
+fn replay(c: &mut Criterion) {
+    let model = model::bundled().expect("bundled model loads");
+    let mut g = c.benchmark_group("replay");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(100_000));
+    g.bench_function("sample_file_end_to_end", |b| {
+        b.iter(|| {
+            let mut anomalous = 0u64;
+            let opts = RunOptions::default();
+            run_batches(Path::new(SAMPLE), &model, &opts, |batch, scores| {
+                anomalous += scores.iter().filter(|&&s| s >= model.threshold).count() as u64;
+                black_box(batch.len());
+                Ok(())
+            })
+            .unwrap();
+            anomalous
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages, replay);
 criterion_main!(benches);

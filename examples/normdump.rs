@@ -25,6 +25,13 @@ fn main() {
             h = h.wrapping_mul(0x100000001b3);
         }
     }
+    let mut keys = std::collections::HashMap::<u64, u64>::new();
+    for l in &lines {
+        loganomaly::pipeline::normalise::normalise(l, &mut t);
+        *keys.entry(loganomaly::model::cache::key(&t)).or_default() += 1;
+    }
+    let once = keys.values().filter(|&&c| c == 1).count();
+    println!("distinct keys {}, seen once {once}", keys.len());
     println!(
         "{n} lines, {bytes} tokens, hash {h:016x}, normalise {:.0} lines/s",
         n as f64 / el.as_secs_f64()

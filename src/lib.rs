@@ -14,9 +14,11 @@
 //! - [`report`], [`eval`]: the replay report and quality against labels.
 //! - [`generate`]: the deterministic generator of the bundled sample.
 //! - [`event`]: the value types passed between stages.
+//! - [`bench`]: `loganomaly bench`, the reproducible throughput and memory figures.
 //! - [`alert`]: alert policy, Slack/Alertmanager/webhook notifiers, redaction, delivery.
 
 pub mod alert;
+pub mod bench;
 pub mod config;
 pub mod eval;
 pub mod event;

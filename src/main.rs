@@ -50,6 +50,34 @@ enum Command {
     CheckConfig(ConfigArgs),
     /// Read live from Loki and print one JSON object per line with its score, like `score`.
     Tail(TailArgs),
+    /// Measure replay throughput and peak memory on a generated file (and the Python baseline).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Lines of the generated file.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    lines: usize,
+    /// Generator seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Replays to run; the median is reported.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    runs: usize,
+    /// Replay this file instead of generating one.
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Also run the scikit-learn baseline with this Python (see ../shared/baselines).
+    #[arg(long, value_name = "PYTHON")]
+    python: Option<PathBuf>,
+    /// The baseline script.
+    #[arg(
+        long,
+        default_value = "../shared/baselines/sklearn_baseline.py",
+        value_name = "SCRIPT"
+    )]
+    baseline: PathBuf,
 }
 
 #[derive(Args)]
@@ -318,6 +346,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     match cli.command {
         Command::Replay(a) => replay_cmd(a),
+        Command::Bench(a) => bench_cmd(a),
         Command::Score(a) => score_cmd(a),
         Command::Train(a) => train_cmd(a),
         Command::Generate(a) => generate_cmd(a),
@@ -620,6 +649,20 @@ fn serve_cmd(a: ConfigArgs) -> Result<ExitCode> {
 fn check_config_cmd(a: ConfigArgs) -> Result<ExitCode> {
     let config = loganomaly::config::ServiceConfig::load(a.config.as_deref())?;
     print!("{}", config.to_toml());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_cmd(a: BenchArgs) -> Result<ExitCode> {
+    let opts = loganomaly::bench::BenchOptions {
+        exe: std::env::current_exe().context("locating this binary")?,
+        lines: a.lines,
+        seed: a.seed,
+        runs: a.runs,
+        file: a.file,
+        python: a.python,
+        baseline: a.baseline,
+    };
+    loganomaly::bench::run(&opts, &mut io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
 }
 
