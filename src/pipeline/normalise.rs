@@ -49,7 +49,7 @@ impl Level {
     fn from_word(word: &str) -> Option<Level> {
         let mut buf = [0u8; 12];
         let w = word.as_bytes();
-        if w.len() > buf.len() {
+        if w.len() > buf.len() || w.len() < 3 {
             return None;
         }
         buf[..w.len()].copy_from_slice(w);
@@ -663,22 +663,15 @@ fn compound(w: &str, out: &mut Tokens) {
             continue;
         }
         let segments = part.split(['.', '-', '%']).filter(|p| !p.is_empty());
-        let keep = segments
-            .clone()
-            .count()
-            .saturating_sub(pod_hash_parts(part));
+        let total = segments.clone().count();
+        let keep = total.saturating_sub(pod_hash_parts(part));
         for seg in segments.take(keep) {
             match whole_word_mask(seg) {
                 Some(mask) => out.push(mask),
                 None => simple(seg, out),
             }
         }
-        if keep
-            < part
-                .split(['.', '-', '%'])
-                .filter(|p| !p.is_empty())
-                .count()
-        {
+        if keep < total {
             out.push("<pod>");
         }
     }
@@ -994,15 +987,20 @@ fn is_k8s_random(s: &str, len: std::ops::RangeInclusive<usize>) -> bool {
 
 /// How many trailing `-`-parts of a pod name are generated hashes (0, 1 or 2).
 fn pod_hash_parts(w: &str) -> usize {
-    let mut parts = w.rsplit('-');
-    let (Some(last), Some(prev)) = (parts.next(), parts.next()) else {
+    let last_dash = |s: &str| s.bytes().rposition(|b| b == b'-');
+    let Some(i) = last_dash(w) else {
         return 0;
     };
+    let (head, last) = (&w[..i], &w[i + 1..]);
     if !is_k8s_random(last, 5..=5) {
         return 0;
     }
+    let (prev, more) = match last_dash(head) {
+        Some(j) => (&head[j + 1..], true),
+        None => (head, false),
+    };
     let has_digit = |s: &str| s.bytes().any(|b| b.is_ascii_digit());
-    if is_k8s_random(prev, 6..=10) && parts.next().is_some() {
+    if is_k8s_random(prev, 6..=10) && more {
         2
     } else if has_digit(last) {
         1
