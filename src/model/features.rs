@@ -68,6 +68,11 @@ impl Featurizer {
     }
 
     /// Writes the features of already-normalised tokens into `out`.
+    ///
+    /// Contract: the result depends on nothing but the tokens (their text, boundaries and
+    /// level) and this featuriser. The score cache ([`super::cache`]) relies on it to reuse
+    /// a score for every line with the same tokens; a feature that looked at the raw line,
+    /// the stream or the time would need to be part of the cache key.
     pub fn features_of_tokens(&self, tokens: &Tokens, terms: &mut Vec<Term>, out: &mut [f32]) {
         out.fill(0.0);
         terms.clear();
