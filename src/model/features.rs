@@ -20,6 +20,8 @@ use crate::pipeline::normalise::{normalise, Tokens, MAX_TOKENS};
 pub const PROJECTION_DIMS: usize = 16;
 /// Number of scalar features after the projection.
 pub const SCALAR_DIMS: usize = 6;
+/// Index of the severity feature (0 for info and below, 1/3 warning, 2/3 error, 1 fatal).
+pub const SEVERITY: usize = PROJECTION_DIMS + 4;
 /// Total feature-vector width.
 pub const DIMS: usize = PROJECTION_DIMS + SCALAR_DIMS;
 

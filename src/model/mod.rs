@@ -50,6 +50,11 @@ pub struct TrainParams {
     /// Isolate a line at the first tree node whose training range it falls outside, so
     /// that values never seen in training (new tokens, new templates) score as novel.
     pub range_check: bool,
+    /// Share of the forest's score kept for lines at info level or below (fatal lines keep
+    /// all of it, warnings and errors a share between): a never-seen info line is usually
+    /// a harmless new message, a never-seen error is what the on-call engineer must read
+    /// first.
+    pub info_weight: f32,
 }
 
 impl Default for TrainParams {
@@ -63,6 +68,7 @@ impl Default for TrainParams {
             max_vocab: 100_000,
             reservoir: 50_000,
             range_check: true,
+            info_weight: 0.5,
         }
     }
 }
@@ -75,6 +81,12 @@ impl TrainParams {
             return bad(format!(
                 "contamination must be in (0, 0.5), got {}",
                 self.contamination
+            ));
+        }
+        if !(self.info_weight > 0.0 && self.info_weight <= 1.0) {
+            return bad(format!(
+                "info_weight must be in (0, 1], got {}",
+                self.info_weight
             ));
         }
         if self.min_df == 0 {
@@ -171,7 +183,19 @@ impl Model {
         }
         let view = ArrayView2::from_shape((lines.len(), DIMS), &*rows)
             .map_err(|e| ModelError::Params(e.to_string()))?;
-        Ok(self.forest.score_into(view, scores)?)
+        self.forest.score_into(view, scores)?;
+        for (score, row) in scores.iter_mut().zip(rows.chunks_exact(DIMS)) {
+            *score *= self.severity_weight(row);
+        }
+        Ok(())
+    }
+
+    /// The share of a line's forest score it keeps, from its severity feature: all of it
+    /// at fatal level, [`TrainParams::info_weight`] at info level and below, linear between.
+    pub fn severity_weight(&self, row: &[f32]) -> f32 {
+        let w = self.meta.params.info_weight;
+        let severity = row.get(features::SEVERITY).copied().unwrap_or(0.0);
+        w + (1.0 - w) * severity.clamp(0.0, 1.0)
     }
 
     /// Scores one line (for tests and tools; batches are faster).
