@@ -202,6 +202,10 @@ struct TrainArgs {
     /// Tokens in fewer training lines than this count as new.
     #[arg(long, default_value_t = TrainParams::default().min_df)]
     min_df: u32,
+    /// Share of the score kept by lines at info level or below (fatal lines keep all of
+    /// it): lower values rank never-seen errors above never-seen chatter.
+    #[arg(long, default_value_t = TrainParams::default().info_weight)]
+    info_weight: f32,
     /// Learn only from lines before this time (RFC 3339 or Unix nanoseconds), e.g. the end
     /// of a period known to be healthy.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
@@ -242,6 +246,12 @@ struct EvaluateArgs {
     /// Random seed of the model.
     #[arg(long, default_value_t = TrainParams::default().seed)]
     seed: u64,
+    /// Expected share of anomalous lines; sets the threshold.
+    #[arg(long, default_value_t = TrainParams::default().contamination)]
+    contamination: f64,
+    /// Share of the score kept by lines at info level or below (see `train --help`).
+    #[arg(long, default_value_t = TrainParams::default().info_weight)]
+    info_weight: f32,
 }
 
 #[derive(Args)]
@@ -372,6 +382,8 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
         train_fraction: a.train_fraction,
         params: TrainParams {
             seed: a.seed,
+            contamination: a.contamination,
+            info_weight: a.info_weight,
             ..TrainParams::default()
         },
         show_top: a.show_top,
@@ -623,6 +635,7 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
         subsample: a.subsample,
         seed: a.seed,
         min_df: a.min_df,
+        info_weight: a.info_weight,
         ..TrainParams::default()
     };
     let mut trainer = Trainer::new(params)?;

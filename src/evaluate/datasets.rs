@@ -186,7 +186,7 @@ pub fn nezha(dir: &Path) -> Result<Corpus, EvalError> {
     let mut pods: HashMap<String, usize> = HashMap::new();
     let mut seen: HashSet<(i64, u64)> = HashSet::new();
     for file in nezha_files(&root)? {
-        read_nezha_csv(&file, |ts, pod, log| {
+        corpus.skipped += read_nezha_csv(&file, |ts, pod, log| {
             if !seen.insert((ts, row_hash(pod, log))) {
                 return;
             }
@@ -234,22 +234,32 @@ fn nezha_files(root: &Path) -> Result<Vec<PathBuf>, EvalError> {
     Ok(files)
 }
 
-/// Calls `f(ts_ns, pod, log)` for each row of a gzip'd Nezha log CSV.
-fn read_nezha_csv(path: &Path, mut f: impl FnMut(i64, &str, &str)) -> Result<(), EvalError> {
+/// Calls `f(ts_ns, pod, log)` for each row of a gzip'd Nezha log CSV; returns the number
+/// of rows skipped for having too few fields. A few source rows have broken quoting that
+/// splits the log into more fields: those are joined back with the commas they lost.
+fn read_nezha_csv(path: &Path, mut f: impl FnMut(i64, &str, &str)) -> Result<u64, EvalError> {
     let mut text = Vec::new();
     GzDecoder::new(open(path)?)
         .read_to_end(&mut text)
         .map_err(|e| EvalError::data(path, 0, format!("gzip: {e}")))?;
-    let mut reader = csv::Reader::from_reader(text.as_slice());
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_slice());
+    let mut skipped = 0;
     for (i, row) in reader.byte_records().enumerate() {
         let row = row.map_err(|e| EvalError::data(path, i + 2, e.to_string()))?;
         let field = |k: usize| String::from_utf8_lossy(row.get(k).unwrap_or_default());
         let Ok(ts) = field(1).parse::<i64>() else {
             return Err(EvalError::data(path, i + 2, "TimeUnixNano".into()));
         };
-        f(ts, &field(3), &field(7));
+        if row.len() < 8 {
+            skipped += 1;
+            continue;
+        }
+        let log: Vec<String> = (7..row.len()).map(|k| field(k).into_owned()).collect();
+        f(ts, &field(3), &log.join(","));
     }
-    Ok(())
+    Ok(skipped)
 }
 
 /// `fault_windows.csv`: start (UTC), injected pod, fault type and class.

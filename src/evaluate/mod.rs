@@ -283,6 +283,9 @@ pub struct Evaluation {
     pub top: Vec<Shown>,
     /// Seconds spent training and scoring.
     pub seconds: f64,
+    /// The settings of the run.
+    #[serde(skip)]
+    pub settings: Options,
 }
 
 /// Trains on the first part of `corpus` in `mode` and scores the rest.
@@ -315,6 +318,7 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
         pods,
         top: top_units(corpus, &test, &scores, &model, opts.show_top),
         seconds: start.elapsed().as_secs_f64(),
+        settings: opts.clone(),
     })
 }
 

@@ -11,28 +11,52 @@ pub const TOLERANCE: f64 = 0.02;
 /// How far false alarms per hour may rise above the recorded value.
 pub const ALARM_TOLERANCE: f64 = 0.25;
 
-/// One measured figure.
+/// How a recorded figure is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A quality figure: may not fall more than [`TOLERANCE`].
+    Higher,
+    /// False alarms: may not rise more than [`ALARM_TOLERANCE`].
+    Lower,
+    /// A setting of the run: must match, or the figures are not comparable.
+    Setting,
+}
+
+/// One measured figure or setting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {
     /// Its key in the file, e.g. `f1`.
     pub name: &'static str,
     /// The measured value.
     pub value: f64,
-    /// Whether lower is better (false alarms).
-    pub lower_is_better: bool,
+    /// How it is compared.
+    pub kind: Kind,
 }
 
 fn higher(name: &'static str, value: f64) -> Figure {
     Figure {
         name,
         value,
-        lower_is_better: false,
+        kind: Kind::Higher,
     }
 }
 
-/// The figures of an evaluation that are recorded and checked.
+fn setting(name: &'static str, value: f64) -> Figure {
+    Figure {
+        name,
+        value,
+        kind: Kind::Setting,
+    }
+}
+
+/// The figures of an evaluation that are recorded and checked, and the settings that
+/// produced them.
 pub fn figures(e: &Evaluation) -> Vec<Figure> {
-    let mut out = Vec::new();
+    let mut out = vec![
+        setting("train_fraction", e.settings.train_fraction),
+        setting("contamination", e.settings.params.contamination),
+        setting("info_weight", f64::from(e.settings.params.info_weight)),
+    ];
     if let Some(q) = &e.quality {
         out.push(higher("f1", q.at_threshold.f1));
         out.push(higher("best_f1", q.best.f1));
@@ -49,7 +73,7 @@ pub fn figures(e: &Evaluation) -> Vec<Figure> {
         out.push(Figure {
             name: "false_alarms_per_hour",
             value: p.false_alarms_per_hour,
-            lower_is_better: true,
+            kind: Kind::Lower,
         });
     }
     out
@@ -112,14 +136,14 @@ pub fn regressions(
         let Some(want) = recorded(table, dataset, mode, f.name) else {
             continue;
         };
-        let bad = if f.lower_is_better {
-            f.value > want + ALARM_TOLERANCE
-        } else {
-            f.value < want - TOLERANCE
+        let (bad, why) = match f.kind {
+            Kind::Higher => (f.value < want - TOLERANCE, "is worse than"),
+            Kind::Lower => (f.value > want + ALARM_TOLERANCE, "is worse than"),
+            Kind::Setting => ((f.value - want).abs() > 1e-4, "differs from"),
         };
         if bad {
             out.push(format!(
-                "{dataset} {mode} {}: {:.4} is worse than the recorded {want:.4}",
+                "{dataset} {mode} {}: {:.4} {why} the recorded {want:.4}",
                 f.name, f.value
             ));
         }

@@ -11,7 +11,7 @@ mod templates;
 pub mod tfidf;
 
 pub use error::ModelError;
-pub use features::{Featurizer, Scratch, DIMS};
+pub use features::{Featurizer, Scratch, View, DIMS};
 pub use persist::FORMAT_VERSION;
 pub use reservoir::Reservoir;
 
@@ -21,7 +21,7 @@ use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::normalise::{normalise, Tokens};
+use crate::pipeline::normalise::{normalise, Level, Tokens};
 use iforest::IsolationForest;
 use templates::Templates;
 use tfidf::DocumentFrequencies;
@@ -33,7 +33,7 @@ const CHUNK: usize = 512;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainParams {
     /// Expected share of anomalous lines: the threshold is this upper quantile of the
-    /// training scores.
+    /// training lines' held-out scores (each scored as if it had not been learnt).
     pub contamination: f64,
     /// Number of isolation trees.
     pub trees: usize,
@@ -50,10 +50,13 @@ pub struct TrainParams {
     /// Isolate a line at the first tree node whose training range it falls outside, so
     /// that values never seen in training (new tokens, new templates) score as novel.
     pub range_check: bool,
-    /// Share of the forest's score kept for lines at info level or below (fatal lines keep
-    /// all of it, warnings and errors a share between): a never-seen info line is usually
-    /// a harmless new message, a never-seen error is what the on-call engineer must read
-    /// first.
+    /// Share of the forest's score kept for lines at info level or below (fatal lines and
+    /// lines with no level keep all of it, warnings and errors a share between). 1 (the
+    /// default) turns this off. Lower it for logs whose levels are reliable and where new
+    /// info lines are routine (system logs such as BGL's, where 0.5 lifts ROC-AUC from 0.74
+    /// to 0.99): a never-seen info line is then a harmless new message, a never-seen fatal
+    /// one what the on-call engineer must read first. Kubernetes application logs often
+    /// report trouble at info or warning level, so it stays off by default.
     pub info_weight: f32,
 }
 
@@ -68,7 +71,7 @@ impl Default for TrainParams {
             max_vocab: 100_000,
             reservoir: 50_000,
             range_check: true,
-            info_weight: 0.5,
+            info_weight: 1.0,
         }
     }
 }
@@ -159,6 +162,15 @@ impl Model {
         lines: &[S],
         out: &mut Vec<f32>,
     ) -> Result<(), ModelError> {
+        self.score_as(lines, View::Live, out)
+    }
+
+    fn score_as<S: AsRef<str> + Sync>(
+        &self,
+        lines: &[S],
+        view: View,
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
         out.clear();
         out.resize(lines.len(), 0.0);
         lines
@@ -166,36 +178,51 @@ impl Model {
             .zip(out.par_chunks_mut(CHUNK))
             .try_for_each_init(
                 || (Scratch::new(), vec![0.0f32; CHUNK * DIMS]),
-                |(scratch, rows), (chunk, scores)| self.score_chunk(chunk, scratch, rows, scores),
+                |(scratch, rows), (chunk, scores)| {
+                    self.score_chunk(chunk, view, scratch, rows, scores)
+                },
             )
     }
 
     fn score_chunk<S: AsRef<str>>(
         &self,
         lines: &[S],
+        view: View,
         scratch: &mut Scratch,
         rows: &mut [f32],
         scores: &mut [f32],
     ) -> Result<(), ModelError> {
         let rows = &mut rows[..lines.len() * DIMS];
-        for (line, row) in lines.iter().zip(rows.chunks_exact_mut(DIMS)) {
-            self.featurizer.features(line.as_ref(), scratch, row);
+        let mut weights = [1.0f32; CHUNK];
+        for ((line, row), weight) in lines
+            .iter()
+            .zip(rows.chunks_exact_mut(DIMS))
+            .zip(&mut weights)
+        {
+            self.featurizer
+                .features_as(line.as_ref(), view, scratch, row);
+            *weight = self.level_weight(scratch.tokens.level);
         }
         let view = ArrayView2::from_shape((lines.len(), DIMS), &*rows)
             .map_err(|e| ModelError::Params(e.to_string()))?;
         self.forest.score_into(view, scores)?;
-        for (score, row) in scores.iter_mut().zip(rows.chunks_exact(DIMS)) {
-            *score *= self.severity_weight(row);
+        for (score, weight) in scores.iter_mut().zip(weights) {
+            *score *= weight;
         }
         Ok(())
     }
 
-    /// The share of a line's forest score it keeps, from its severity feature: all of it
-    /// at fatal level, [`TrainParams::info_weight`] at info level and below, linear between.
-    pub fn severity_weight(&self, row: &[f32]) -> f32 {
+    /// The share of its forest score a line keeps, from its level: lines that call
+    /// themselves info or debug keep [`TrainParams::info_weight`] of it, warnings and
+    /// errors a share between, fatal lines and lines with no level all of it.
+    pub fn level_weight(&self, level: Level) -> f32 {
         let w = self.meta.params.info_weight;
-        let severity = row.get(features::SEVERITY).copied().unwrap_or(0.0);
-        w + (1.0 - w) * severity.clamp(0.0, 1.0)
+        match level {
+            Level::Debug | Level::Info => w,
+            Level::Warn => w + (1.0 - w) / 3.0,
+            Level::Error => w + 2.0 * (1.0 - w) / 3.0,
+            Level::Fatal | Level::Unknown => 1.0,
+        }
     }
 
     /// Scores one line (for tests and tools; batches are faster).
@@ -319,7 +346,7 @@ impl Trainer {
             threshold: 0.0,
         };
         let mut scores = Vec::new();
-        model.score_batch(self.reservoir.lines(), &mut scores)?;
+        model.score_as(self.reservoir.lines(), View::HeldOut, &mut scores)?;
         model.threshold = upper_quantile(&mut scores, p.contamination);
         Ok(model)
     }
