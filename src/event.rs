@@ -99,3 +99,14 @@ pub struct ScoredLine {
     /// Whether the score is at or above the model's threshold.
     pub anomalous: bool,
 }
+
+/// Unix nanoseconds as RFC 3339 in UTC (the epoch when out of range), for reports.
+pub fn rfc3339(ns: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
+}

@@ -12,6 +12,7 @@
 //! - [`pipeline::aggregate`]: per-pod statistics (moving average, peaks, top lines).
 //! - [`replay`]: wires the stages for a file: a reader thread, rayon scoring, a consumer.
 //! - [`report`], [`eval`]: the replay report and quality against labels.
+//! - [`evaluate`]: detection quality on public labelled data sets (BGL, HDFS, Nezha).
 //! - [`generate`]: the deterministic generator of the bundled sample.
 //! - [`event`]: the value types passed between stages.
 //! - [`bench`]: `loganomaly bench`, the reproducible throughput and memory figures.
@@ -21,6 +22,7 @@ pub mod alert;
 pub mod bench;
 pub mod config;
 pub mod eval;
+pub mod evaluate;
 pub mod event;
 pub mod generate;
 pub mod input;

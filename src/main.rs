@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use loganomaly::alert::{self, AlertConfig, Alerter};
+use loganomaly::evaluate::{self, recorded};
 use loganomaly::event::LogLine;
 use loganomaly::event::ScoredLine;
 use loganomaly::input::{self, Format, ReadOptions};
@@ -50,6 +51,9 @@ enum Command {
     CheckConfig(ConfigArgs),
     /// Read live from Loki and print one JSON object per line with its score, like `score`.
     Tail(TailArgs),
+    /// Measure detection quality on a labelled data set: learn from the older part, score
+    /// the rest, print precision, recall, F1, ROC-AUC and PR-AUC per labelled unit.
+    Evaluate(EvaluateArgs),
     /// Measure replay throughput and peak memory on a generated file (and the Python baseline).
     Bench(BenchArgs),
 }
@@ -226,6 +230,10 @@ struct TrainArgs {
     /// Tokens in fewer training lines than this count as new.
     #[arg(long, default_value_t = TrainParams::default().min_df)]
     min_df: u32,
+    /// Share of the score kept by lines at info level or below (fatal lines keep all of
+    /// it): lower values rank never-seen errors above never-seen chatter.
+    #[arg(long, default_value_t = TrainParams::default().info_weight)]
+    info_weight: f32,
     /// Learn only from lines before this time (RFC 3339 or Unix nanoseconds), e.g. the end
     /// of a period known to be healthy.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
@@ -235,6 +243,43 @@ struct TrainArgs {
 fn parse_time(s: &str) -> Result<i64, String> {
     input::parse_timestamp(s)
         .ok_or_else(|| format!("{s:?} is neither RFC 3339 nor Unix nanoseconds"))
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// The labelled data set.
+    #[arg(value_enum)]
+    dataset: evaluate::DatasetName,
+    /// Folder of the shared data sets (bgl/, hdfs/, k8s-nezha/).
+    #[arg(long, default_value = "../shared/datasets", value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Training mode; both by default.
+    #[arg(long, value_enum)]
+    mode: Option<evaluate::Mode>,
+    /// Share of the lines, oldest first, to learn from; the rest is scored.
+    #[arg(long, default_value_t = 0.5, value_name = "SHARE")]
+    train_fraction: f64,
+    /// Show the N most abnormal test units with the tokens behind their score.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    show_top: usize,
+    /// Print the evaluations as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Fail when a figure is worse than recorded in FILE (beyond the tolerance).
+    #[arg(long, value_name = "FILE")]
+    check: Option<PathBuf>,
+    /// Write the measured figures into FILE (keeping other data sets' figures).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Random seed of the model.
+    #[arg(long, default_value_t = TrainParams::default().seed)]
+    seed: u64,
+    /// Expected share of anomalous lines; sets the threshold.
+    #[arg(long, default_value_t = TrainParams::default().contamination)]
+    contamination: f64,
+    /// Share of the score kept by lines at info level or below (see `train --help`).
+    #[arg(long, default_value_t = TrainParams::default().info_weight)]
+    info_weight: f32,
 }
 
 #[derive(Args)]
@@ -353,7 +398,70 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::CheckConfig(a) => check_config_cmd(a),
         Command::Serve(a) => serve_cmd(a),
         Command::Tail(a) => tail_cmd(a),
+        Command::Evaluate(a) => evaluate_cmd(a),
     }
+}
+
+fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
+    let corpus = a
+        .dataset
+        .load(&a.data_dir, Path::new(SAMPLE))
+        .with_context(|| format!("cannot read the {} data set", a.dataset.key()))?;
+    let opts = evaluate::Options {
+        train_fraction: a.train_fraction,
+        params: TrainParams {
+            seed: a.seed,
+            contamination: a.contamination,
+            info_weight: a.info_weight,
+            ..TrainParams::default()
+        },
+        show_top: a.show_top,
+    };
+    let modes = match a.mode {
+        Some(m) => vec![m],
+        None => vec![evaluate::Mode::Clean, evaluate::Mode::Unsupervised],
+    };
+    let mut results = Vec::new();
+    for mode in modes {
+        let e = evaluate::evaluate(&corpus, mode, &opts)?;
+        if !a.json {
+            println!("{}", evaluate::print::render(&e));
+        }
+        results.push(e);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    if let Some(path) = &a.record {
+        let mut table = recorded::load(path)?;
+        for e in &results {
+            recorded::record(
+                &mut table,
+                a.dataset.key(),
+                e.mode.key(),
+                &recorded::figures(e),
+            );
+        }
+        recorded::save(path, &table)?;
+    }
+    let Some(path) = &a.check else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let table = recorded::load(path)?;
+    let worse: Vec<String> = results
+        .iter()
+        .flat_map(|e| {
+            recorded::regressions(&table, a.dataset.key(), e.mode.key(), &recorded::figures(e))
+        })
+        .collect();
+    if worse.is_empty() {
+        println!("figures hold against {}", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    for w in &worse {
+        eprintln!("regression: {w}");
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
@@ -556,6 +664,7 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
         subsample: a.subsample,
         seed: a.seed,
         min_df: a.min_df,
+        info_weight: a.info_weight,
         ..TrainParams::default()
     };
     let mut trainer = Trainer::new(params)?;

@@ -23,10 +23,11 @@ fn sample() -> Vec<LogLine> {
 fn reference(model: &Model, line: &str, scratch: &mut Scratch) -> f32 {
     let mut row = [0.0f32; DIMS];
     model.featurizer.features(line, scratch, &mut row);
-    model
+    let score = model
         .forest
         .score_one(&row)
-        .expect("the bundled forest fits")
+        .expect("the bundled forest fits");
+    score * model.level_weight(scratch.tokens.level)
 }
 
 fn assert_same(model: &Model, lines: &[LogLine], fast: &[f32], pass: &str) {

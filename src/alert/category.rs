@@ -28,6 +28,8 @@ pub enum Category {
     Timeout,
     /// Authentication or authorisation failures.
     AuthFailure,
+    /// Disks, volumes and file systems: full, read-only, failed mounts, I/O errors.
+    Storage,
     /// Lines with tokens never seen in training.
     NewError,
     /// Unusual lines of no known kind.
@@ -129,18 +131,30 @@ const RULES: &[(Category, &[&str])] = &[
             " 403 ",
         ],
     ),
+    (
+        Category::Storage,
+        &[
+            "no space left",
+            "disk full",
+            "read-only file system",
+            "i/o error",
+            "input/output error",
+            "mount failed",
+            "unable to mount",
+            "failed to mount",
+            "filesystem",
+            "file system",
+            "volume",
+            "disk quota",
+        ],
+    ),
 ];
 
 /// The category of a set of anomalous lines (see the module docs).
 pub fn classify(lines: &[ObservedLine]) -> Category {
     let mut counts = [0usize; RULES.len()];
     for l in lines {
-        let lower = l.line.to_lowercase();
-        for (i, (_, words)) in RULES.iter().enumerate() {
-            if words.iter().any(|w| lower.contains(w)) {
-                counts[i] += 1;
-            }
-        }
+        count_rules(&l.line, &mut counts);
     }
     let best = counts
         .iter()
@@ -154,7 +168,29 @@ pub fn classify(lines: &[ObservedLine]) -> Category {
     }
 }
 
+/// Adds one to the count of every rule that `line` matches.
+fn count_rules(line: &str, counts: &mut [usize; RULES.len()]) {
+    let lower = line.to_lowercase();
+    for (i, (_, words)) in RULES.iter().enumerate() {
+        if words.iter().any(|w| lower.contains(w)) {
+            counts[i] += 1;
+        }
+    }
+}
+
 impl Category {
+    /// The category of a single line; `new_tokens` says whether it has tokens never seen
+    /// in training (then an unmatched line is a new kind of error).
+    pub fn of_line(line: &str, new_tokens: bool) -> Category {
+        let mut counts = [0usize; RULES.len()];
+        count_rules(line, &mut counts);
+        match counts.iter().position(|&c| c > 0) {
+            Some(i) => RULES[i].0,
+            None if new_tokens => Category::NewError,
+            None => Category::Unusual,
+        }
+    }
+
     /// A short human name, e.g. `connection refused`.
     pub fn label(self) -> &'static str {
         match self {
@@ -165,6 +201,7 @@ impl Category {
             Category::ConnectionRefused => "connection refused",
             Category::Timeout => "timeout",
             Category::AuthFailure => "auth failure",
+            Category::Storage => "disk / storage",
             Category::NewError => "new kind of error",
             Category::Unusual => "unusual lines",
         }
@@ -180,6 +217,7 @@ impl Category {
             Category::ConnectionRefused => "connection_refused",
             Category::Timeout => "timeout",
             Category::AuthFailure => "auth_failure",
+            Category::Storage => "storage",
             Category::NewError => "new_error",
             Category::Unusual => "unusual",
         }
@@ -195,6 +233,7 @@ impl Category {
             Category::ConnectionRefused => "Check the dependency it connects to: is its pod ready and does its Service have endpoints (`kubectl get endpoints`)?",
             Category::Timeout => "Check latency and saturation of the upstream it waits on (slow queries, CPU throttling, load).",
             Category::AuthFailure => "Check for expired or rotated credentials and secrets, and for many failures from one client (credential stuffing).",
+            Category::Storage => "Check the volume: free space and inodes (`df -h`, `df -i`), the PVC and its storage class, and mount or I/O errors in the node's kernel log.",
             Category::NewError => "A kind of line never seen in training: compare with the latest deploy or config change.",
             Category::Unusual => "Open the logs of the window and compare with the hour before.",
         }
@@ -240,10 +279,18 @@ mod tests {
                 Category::Tls,
             ),
             ("dial tcp: lookup db.svc: no such host", Category::Dns),
+            (
+                "write /data/wal: no space left on device",
+                Category::Storage,
+            ),
+            ("Lustre mount FAILED : bglio11", Category::Storage),
         ];
         for (text, want) in cases {
             assert_eq!(classify(&[line(text, false)]), want, "{text}");
+            assert_eq!(Category::of_line(text, false), want, "{text}");
         }
+        assert_eq!(Category::of_line("zorglub", true), Category::NewError);
+        assert_eq!(Category::of_line("zorglub", false), Category::Unusual);
         assert_eq!(
             classify(&[line("zorglub frobnicated", true)]),
             Category::NewError

@@ -7,6 +7,7 @@ use super::category::Category;
 use super::config::MessageConfig;
 use super::policy::{Notice, NoticeKind, PodAlert, Scope};
 use super::redact::Redactor;
+use crate::event::rfc3339;
 
 /// One line as shown to people: redacted and cut.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -200,17 +201,6 @@ fn url_encode(s: &str) -> String {
         }
     }
     out
-}
-
-/// RFC 3339 in UTC (the epoch when out of range).
-pub fn rfc3339(ns: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string())
 }
 
 /// `2023-11-14 23:13 UTC` from an RFC 3339 time.

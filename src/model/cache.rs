@@ -125,14 +125,18 @@ fn word(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(buf)
 }
 
-/// The cache key of a normalised line: its token text, token boundaries and level.
+/// The cache key of a normalised line: its token text, token boundaries and level, and a
+/// `variant` for anything else the score depends on (how the line is featurised).
 ///
 /// Two lines with the same key have the same tokens and level (up to a 64-bit hash
 /// collision), hence the same features and score.
-pub fn key(tokens: &Tokens) -> u64 {
+pub fn key(tokens: &Tokens, variant: u64) -> u64 {
     let (text, ends) = tokens.parts();
     let shape = (text.len() as u64) | ((ends.len() as u64) << 32);
-    let mut h = fold(K0 ^ tokens.level as u64, K1 ^ shape);
+    let mut h = fold(
+        K0 ^ tokens.level as u64,
+        K1 ^ shape ^ variant.rotate_left(48),
+    );
     for pair in text.as_bytes().chunks(16) {
         let (a, b) = pair.split_at(pair.len().min(8));
         h = fold(word(a) ^ K1, word(b) ^ h ^ K2);
@@ -157,7 +161,7 @@ mod tests {
     fn key_of(line: &str) -> u64 {
         let mut t = Tokens::new();
         normalise(line, &mut t);
-        key(&t)
+        key(&t, 0)
     }
 
     #[test]
@@ -173,6 +177,10 @@ mod tests {
             key_of(r#"{"level":"warn","msg":"disk full"}"#)
         );
         assert_ne!(key_of(""), EMPTY);
+        // another variant of the same tokens
+        let mut t = Tokens::new();
+        normalise("user 12 logged in", &mut t);
+        assert_ne!(key(&t, 0), key(&t, 1));
     }
 
     #[test]

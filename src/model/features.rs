@@ -60,23 +60,47 @@ impl Scratch {
     }
 }
 
+/// Whether a line is featurised as scored (`Live`) or, for calibration, as a training
+/// line the model had not learnt (`HeldOut`: its own counts taken out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Against the model as trained.
+    Live,
+    /// Leave-one-out: the line's tokens and template counted one time fewer.
+    HeldOut,
+}
+
 impl Featurizer {
     /// Normalises `line` and writes its [`DIMS`] features into `out`.
     pub fn features(&self, line: &str, scratch: &mut Scratch, out: &mut [f32]) {
+        self.features_as(line, View::Live, scratch, out);
+    }
+
+    /// [`Featurizer::features`] in the given [`View`].
+    pub fn features_as(&self, line: &str, view: View, scratch: &mut Scratch, out: &mut [f32]) {
         normalise(line, &mut scratch.tokens);
-        self.features_of_tokens(&scratch.tokens, &mut scratch.terms, out);
+        self.features_of_tokens(&scratch.tokens, view, &mut scratch.terms, out);
     }
 
     /// Writes the features of already-normalised tokens into `out`.
     ///
     /// Contract: the result depends on nothing but the tokens (their text, boundaries and
-    /// level) and this featuriser. The score cache ([`super::cache`]) relies on it to reuse
+    /// level), the view and this featuriser. The score cache ([`super::cache`]) relies on it to reuse
     /// a score for every line with the same tokens; a feature that looked at the raw line,
     /// the stream or the time would need to be part of the cache key.
-    pub fn features_of_tokens(&self, tokens: &Tokens, terms: &mut Vec<Term>, out: &mut [f32]) {
+    pub fn features_of_tokens(
+        &self,
+        tokens: &Tokens,
+        view: View,
+        terms: &mut Vec<Term>,
+        out: &mut [f32],
+    ) {
         out.fill(0.0);
         terms.clear();
-        terms.extend(tokens.iter().map(|t| self.tfidf.lookup(t)));
+        terms.extend(tokens.iter().map(|t| match view {
+            View::Live => self.tfidf.lookup(t),
+            View::HeldOut => self.tfidf.lookup_held_out(t),
+        }));
         let n = terms.len();
         let unseen_idf = self.tfidf.unseen_idf();
         let unseen = terms.iter().filter(|t| !t.seen).count();
@@ -89,7 +113,11 @@ impl Featurizer {
             s[1] = idf_sum / n as f32 / unseen_idf;
             s[2] = idf_max / unseen_idf;
         }
-        s[3] = self.templates.rarity(template(tokens.iter()));
+        let t = template(tokens.iter());
+        s[3] = match view {
+            View::Live => self.templates.rarity(t),
+            View::HeldOut => self.templates.rarity_held_out(t),
+        };
         s[4] = tokens.level.severity() / 3.0;
         s[5] = ((1 + n) as f32).ln() / ((1 + MAX_TOKENS) as f32).ln();
     }

@@ -12,7 +12,7 @@ mod templates;
 pub mod tfidf;
 
 pub use error::ModelError;
-pub use features::{Featurizer, Scratch, DIMS};
+pub use features::{Featurizer, Scratch, View, DIMS};
 pub use persist::FORMAT_VERSION;
 pub use reservoir::Reservoir;
 
@@ -22,7 +22,7 @@ use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::normalise::{normalise, Tokens};
+use crate::pipeline::normalise::{normalise, Level, Tokens};
 use iforest::IsolationForest;
 use templates::Templates;
 use tfidf::DocumentFrequencies;
@@ -34,7 +34,7 @@ const CHUNK: usize = 512;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainParams {
     /// Expected share of anomalous lines: the threshold is this upper quantile of the
-    /// training scores.
+    /// training lines' held-out scores (each scored as if it had not been learnt).
     pub contamination: f64,
     /// Number of isolation trees.
     pub trees: usize,
@@ -51,6 +51,14 @@ pub struct TrainParams {
     /// Isolate a line at the first tree node whose training range it falls outside, so
     /// that values never seen in training (new tokens, new templates) score as novel.
     pub range_check: bool,
+    /// Share of the forest's score kept for lines at info level or below (fatal lines and
+    /// lines with no level keep all of it, warnings and errors a share between). 1 (the
+    /// default) turns this off. Lower it for logs whose levels are reliable and where new
+    /// info lines are routine (system logs such as BGL's, where 0.5 lifts ROC-AUC from 0.74
+    /// to 0.99): a never-seen info line is then a harmless new message, a never-seen fatal
+    /// one what the on-call engineer must read first. Kubernetes application logs often
+    /// report trouble at info or warning level, so it stays off by default.
+    pub info_weight: f32,
 }
 
 impl Default for TrainParams {
@@ -64,6 +72,7 @@ impl Default for TrainParams {
             max_vocab: 100_000,
             reservoir: 50_000,
             range_check: true,
+            info_weight: 1.0,
         }
     }
 }
@@ -76,6 +85,12 @@ impl TrainParams {
             return bad(format!(
                 "contamination must be in (0, 0.5), got {}",
                 self.contamination
+            ));
+        }
+        if !(self.info_weight > 0.0 && self.info_weight <= 1.0) {
+            return bad(format!(
+                "info_weight must be in (0, 1], got {}",
+                self.info_weight
             ));
         }
         if self.min_df == 0 {
@@ -152,24 +167,35 @@ impl Model {
         lines: &[S],
         out: &mut Vec<f32>,
     ) -> Result<(), ModelError> {
+        self.score_as(lines, View::Live, out)
+    }
+
+    fn score_as<S: AsRef<str> + Sync>(
+        &self,
+        lines: &[S],
+        view: View,
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
         out.clear();
         out.resize(lines.len(), 0.0);
         lines
             .par_chunks(CHUNK)
             .zip(out.par_chunks_mut(CHUNK))
             .try_for_each_init(ChunkScratch::new, |scratch, (chunk, scores)| {
-                self.score_chunk(chunk, scratch, scores)
+                self.score_chunk(chunk, view, scratch, scores)
             })
     }
 
     /// Scores a chunk: cached lines take their remembered score, the others are
-    /// featurised and scored by the forest together, then remembered.
+    /// featurised and scored by the forest together, weighted by level, then remembered.
+    /// The view is part of the cache key: held-out scores never stand in for live ones.
     ///
     /// The thread's cache table is not held while the forest runs: rayon may run another
     /// chunk on this thread meanwhile, and that chunk needs the table.
     fn score_chunk<S: AsRef<str>>(
         &self,
         lines: &[S],
+        view: View,
         scratch: &mut ChunkScratch,
         scores: &mut [f32],
     ) -> Result<(), ModelError> {
@@ -177,10 +203,21 @@ impl Model {
         cache::with_table(&self.generation, |table| {
             for (i, line) in lines.iter().enumerate() {
                 normalise(line.as_ref(), &mut scratch.tokens);
-                let key = cache::key(&scratch.tokens);
+                let key = cache::key(&scratch.tokens, view as u64);
                 match table.get(key) {
                     Some(score) => scores[i] = score,
-                    None => scratch.miss(&self.featurizer, i, key),
+                    None => {
+                        let weight = self.level_weight(scratch.tokens.level);
+                        scratch.miss(
+                            &self.featurizer,
+                            view,
+                            Miss {
+                                index: i,
+                                key,
+                                weight,
+                            },
+                        );
+                    }
                 }
             }
         });
@@ -188,17 +225,31 @@ impl Model {
         if missed == 0 {
             return Ok(());
         }
-        let view = ArrayView2::from_shape((missed, DIMS), &scratch.rows[..missed * DIMS])
+        let rows = ArrayView2::from_shape((missed, DIMS), &scratch.rows[..missed * DIMS])
             .map_err(|e| ModelError::Params(e.to_string()))?;
         let miss_scores = &mut scratch.miss_scores[..missed];
-        self.forest.score_into(view, miss_scores)?;
+        self.forest.score_into(rows, miss_scores)?;
         cache::with_table(&self.generation, |table| {
-            for (&(i, key), &score) in scratch.misses.iter().zip(miss_scores.iter()) {
-                scores[i] = score;
-                table.insert(key, score);
+            for (miss, &score) in scratch.misses.iter().zip(miss_scores.iter()) {
+                let score = score * miss.weight;
+                scores[miss.index] = score;
+                table.insert(miss.key, score);
             }
         });
         Ok(())
+    }
+
+    /// The share of its forest score a line keeps, from its level: lines that call
+    /// themselves info or debug keep [`TrainParams::info_weight`] of it, warnings and
+    /// errors a share between, fatal lines and lines with no level all of it.
+    pub fn level_weight(&self, level: Level) -> f32 {
+        let w = self.meta.params.info_weight;
+        match level {
+            Level::Debug | Level::Info => w,
+            Level::Warn => w + (1.0 - w) / 3.0,
+            Level::Error => w + 2.0 * (1.0 - w) / 3.0,
+            Level::Fatal | Level::Unknown => 1.0,
+        }
     }
 
     /// Scores one line (for tests and tools; batches are faster).
@@ -259,9 +310,19 @@ struct ChunkScratch {
     terms: Vec<tfidf::Term>,
     /// Feature rows of the lines the cache did not know, back to back.
     rows: Vec<f32>,
-    /// (index in the chunk, cache key) of each of those lines.
-    misses: Vec<(usize, u64)>,
+    /// Those lines, in row order.
+    misses: Vec<Miss>,
     miss_scores: Vec<f32>,
+}
+
+/// A line of a chunk that the cache did not know.
+struct Miss {
+    /// Its index in the chunk.
+    index: usize,
+    /// Its cache key.
+    key: u64,
+    /// Its level weight ([`Model::level_weight`]).
+    weight: f32,
 }
 
 impl ChunkScratch {
@@ -276,11 +337,11 @@ impl ChunkScratch {
     }
 
     /// Featurises the current tokens into the next free row.
-    fn miss(&mut self, featurizer: &Featurizer, index: usize, key: u64) {
+    fn miss(&mut self, featurizer: &Featurizer, view: View, miss: Miss) {
         let row = self.misses.len() * DIMS;
         let row = &mut self.rows[row..row + DIMS];
-        featurizer.features_of_tokens(&self.tokens, &mut self.terms, row);
-        self.misses.push((index, key));
+        featurizer.features_of_tokens(&self.tokens, view, &mut self.terms, row);
+        self.misses.push(miss);
     }
 }
 
@@ -354,7 +415,7 @@ impl Trainer {
             generation: cache::Generation::default(),
         };
         let mut scores = Vec::new();
-        model.score_batch(self.reservoir.lines(), &mut scores)?;
+        model.score_as(self.reservoir.lines(), View::HeldOut, &mut scores)?;
         model.threshold = upper_quantile(&mut scores, p.contamination);
         Ok(model)
     }

@@ -83,8 +83,18 @@ impl Templates {
 
     /// Rarity in [0, 1]: 0 for a template every line had, 1 for one never seen.
     pub fn rarity(&self, template: u64) -> f32 {
+        self.rarity_of_count(self.count(template))
+    }
+
+    /// [`Templates::rarity`] for the template of a training line as if that line had not
+    /// been learnt (its count less one).
+    pub fn rarity_held_out(&self, template: u64) -> f32 {
+        self.rarity_of_count(self.count(template).saturating_sub(1))
+    }
+
+    fn rarity_of_count(&self, count: u32) -> f32 {
         let n = self.docs as f64 + 1.0;
-        let c = f64::from(self.count(template)) + 1.0;
+        let c = f64::from(count) + 1.0;
         ((n / c).ln() / n.ln().max(f64::MIN_POSITIVE)) as f32
     }
 }

@@ -66,11 +66,12 @@ impl DocumentFrequencies {
             .collect();
         kept.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         kept.truncate(max_vocab);
-        TfIdf::from_parts(
-            kept.iter().map(|(t, _)| t.clone()).collect(),
-            kept.iter().map(|(_, df)| *df).collect(),
-            self.docs,
-        )
+        TfIdf::from_parts(TfIdfParts {
+            tokens: kept.iter().map(|(t, _)| t.clone()).collect(),
+            df: kept.iter().map(|(_, df)| *df).collect(),
+            docs: self.docs,
+            min_df,
+        })
     }
 }
 
@@ -93,6 +94,8 @@ pub struct TfIdfParts {
     pub df: Vec<u32>,
     /// Number of training lines.
     pub docs: u64,
+    /// Tokens in fewer training lines than this were left out of the vocabulary.
+    pub min_df: u32,
 }
 
 impl TryFrom<TfIdfParts> for TfIdf {
@@ -108,7 +111,7 @@ impl TryFrom<TfIdfParts> for TfIdf {
         if p.df.iter().any(|&df| df == 0 || u64::from(df) > p.docs) {
             return Err("a document frequency is out of range".into());
         }
-        Ok(Self::from_parts(p.tokens, p.df, p.docs))
+        Ok(Self::from_parts(p))
     }
 }
 
@@ -119,19 +122,17 @@ impl From<TfIdf> for TfIdfParts {
 }
 
 impl TfIdf {
-    fn from_parts(tokens: Vec<String>, df: Vec<u32>, docs: u64) -> Self {
-        let n = docs as f64;
-        // smooth idf, as scikit-learn and linfa-preprocessing: ln((1+n)/(1+df)) + 1
-        let idf_of = |df: f64| (((1.0 + n) / (1.0 + df)).ln() + 1.0) as f32;
-        let idf = df.iter().map(|&d| idf_of(f64::from(d))).collect();
-        let index = tokens
+    fn from_parts(parts: TfIdfParts) -> Self {
+        let idf = parts.df.iter().map(|&d| idf_of(d, parts.docs)).collect();
+        let index = parts
+            .tokens
             .iter()
             .enumerate()
             .map(|(i, t)| (t.clone(), i as u32))
             .collect();
         Self {
-            unseen_idf: idf_of(0.0),
-            parts: TfIdfParts { tokens, df, docs },
+            unseen_idf: idf_of(0, parts.docs),
+            parts,
             index,
             idf,
         }
@@ -168,10 +169,36 @@ impl TfIdf {
         }
     }
 
+    /// [`TfIdf::lookup`] for a token of a training line as if that line had not been
+    /// learnt: its document frequency less one. Calibrating on such held-out terms shows
+    /// how often healthy lines carry a token seen nowhere else.
+    pub fn lookup_held_out(&self, token: &str) -> Term {
+        let key = fnv1a(token.as_bytes());
+        let df = self.index.get(token).map(|&i| self.parts.df[i as usize]);
+        match df {
+            Some(df) if df > self.parts.min_df => Term {
+                key,
+                idf: idf_of(df - 1, self.parts.docs),
+                seen: true,
+            },
+            _ => Term {
+                key,
+                idf: self.unseen_idf,
+                seen: false,
+            },
+        }
+    }
+
     /// Training-time IDF of a token, if it is in the vocabulary.
     pub fn idf(&self, token: &str) -> Option<f32> {
         self.index.get(token).map(|&i| self.idf[i as usize])
     }
+}
+
+/// Smoothed inverse document frequency, as scikit-learn's `smooth_idf=True`.
+fn idf_of(df: u32, docs: u64) -> f32 {
+    let n = docs as f64;
+    (((1.0 + n) / (1.0 + f64::from(df))).ln() + 1.0) as f32
 }
 
 /// One token as the vectoriser sees it.

@@ -138,6 +138,16 @@ impl Tokens {
         self.status_next = false;
     }
 
+    fn last(&self) -> Option<&str> {
+        let end = *self.ends.last()? as usize;
+        let start = self
+            .ends
+            .len()
+            .checked_sub(2)
+            .map_or(0, |i| self.ends[i] as usize);
+        self.text.get(start..end)
+    }
+
     fn full(&self) -> bool {
         self.ends.len() >= MAX_TOKENS
     }
@@ -207,15 +217,15 @@ fn looks_like_logfmt(s: &str) -> bool {
             .any(|k| s.contains(k) || s.starts_with(&k[1..]))
 }
 
-/// For plain lines: the most severe level word among the first few tokens.
+/// For plain lines: the first level word among the first few tokens. The level field
+/// comes before the message, whose words ("parity error corrected") are prose.
 fn detect_leading_level(out: &mut Tokens) {
     let level = out
         .iter()
         .take(8)
         // words that are also ordinary English in free text are levels only in fields
         .filter(|t| !matches!(*t, "trace" | "alert" | "log" | "verbose"))
-        .filter_map(Level::from_word)
-        .max()
+        .find_map(Level::from_word)
         .unwrap_or(Level::Unknown);
     out.raise_level(level);
 }
@@ -536,7 +546,11 @@ fn scan(s: &str, out: &mut Tokens) {
             while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'"' | b'\'' | b'>') {
                 i += 1;
             }
-            url(&s[start..i], out);
+            if path_start && !out.last().is_some_and(is_http_method) {
+                out.push("<path>");
+            } else {
+                url(&s[start..i], out);
+            }
         } else {
             while i < bytes.len() && !is_separator(bytes[i]) {
                 i += 1;
@@ -545,6 +559,16 @@ fn scan(s: &str, out: &mut Tokens) {
         }
         first = false;
     }
+}
+
+/// An HTTP request method: the path after it is an API route, whose segments say what
+/// was asked. Any other absolute path (files, job directories) is an identifier, masked
+/// as `<path>` so that a new file name is not mistaken for a new kind of message.
+fn is_http_method(t: &str) -> bool {
+    matches!(
+        t,
+        "get" | "post" | "put" | "delete" | "patch" | "head" | "options"
+    )
 }
 
 fn is_url_start(b: &[u8]) -> bool {
@@ -1111,6 +1135,12 @@ mod tests {
                 "ipv6 and email",
                 "login failed for alice@example.com from 2001:db8::8a2e:370:7334 after 3 attempts",
                 "login failed for <email> from <ip> after <num> attempts",
+                Level::Unknown,
+            ),
+            (
+                "file path is an identifier, API route after a method is not",
+                "open /var/lib/postgresql/data/base/16384/2619: No space left on device; POST /api/v1/pay",
+                "open <path> no space left on device post api v1 pay",
                 Level::Unknown,
             ),
             (

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::mpsc::Receiver;
 
-use crate::event::{LogLine, ScoredLine};
+use crate::event::{rfc3339, LogLine, ScoredLine};
 use crate::metrics::Metrics;
 use crate::model::{Model, TokenWeight};
 use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodStats};
@@ -411,17 +411,6 @@ fn view_of(p: &PodStats, model: &Model, redact: fn(&str) -> String) -> PodView {
             })
             .collect(),
     }
-}
-
-/// Unix nanoseconds as RFC 3339 (empty when out of range).
-pub fn rfc3339(ts_ns: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ns))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

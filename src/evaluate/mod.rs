@@ -1,0 +1,429 @@
+//! Detection quality on labelled logs: train on a chronological first part, score the
+//! rest, and measure per the unit that carries the labels (line, block, pod window).
+//!
+//! Two training modes: *unsupervised* learns from the first part as it is, anomalies
+//! included; *clean baseline* learns only from its lines labelled normal, as an operator
+//! does by training on a week known to be healthy.
+
+pub mod datasets;
+mod nezha;
+pub mod print;
+pub mod recorded;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::eval::{unit_quality, UnitQuality};
+use crate::model::{Model, ModelError, TokenWeight, TrainParams, Trainer};
+pub use nezha::{FaultOutcome, PodAlerts};
+
+/// Why an evaluation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A data file is missing or malformed.
+    #[error("{}{}: {what}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// What is wrong.
+        what: String,
+    },
+    /// Training or scoring failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The split left nothing to train on or nothing to score.
+    #[error("{0}")]
+    Split(String),
+}
+
+impl EvalError {
+    fn data(path: &Path, line: usize, what: String) -> Self {
+        EvalError::Data {
+            path: path.to_path_buf(),
+            line: (line > 0).then_some(line),
+            what,
+        }
+    }
+}
+
+/// What carries a label in a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitKind {
+    /// Each line.
+    Line,
+    /// A session of lines (an HDFS block): its score is its most abnormal line's.
+    Block,
+    /// A pod during a fault window: detected when the pod's burst score alerts.
+    PodWindow,
+}
+
+/// One log line of a corpus.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Unix nanoseconds.
+    pub ts_ns: i64,
+    /// Index of its unit in [`Corpus::units`].
+    pub unit: usize,
+    /// Whether the line is labelled anomalous.
+    pub anomalous: bool,
+    /// The line as a log shipper would send it.
+    pub text: String,
+}
+
+impl Record {
+    fn new(ts_ns: i64, unit: usize, text: &str) -> Self {
+        Self {
+            ts_ns,
+            unit,
+            anomalous: false,
+            text: text.to_string(),
+        }
+    }
+}
+
+/// A labelled unit: a line, a block or a pod.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// How to name it in a report.
+    pub name: String,
+    /// Whether it is labelled anomalous.
+    pub anomalous: bool,
+    /// The data set's label (an alert category for BGL).
+    pub label: String,
+}
+
+impl Unit {
+    fn new(name: String, anomalous: bool, label: &str) -> Self {
+        Self {
+            name,
+            anomalous,
+            label: label.to_string(),
+        }
+    }
+}
+
+/// A fault injected into one pod (Nezha).
+#[derive(Debug, Clone, Serialize)]
+pub struct Fault {
+    /// Injection time, Unix nanoseconds.
+    pub start_ns: i64,
+    /// End of the fault, Unix nanoseconds.
+    pub end_ns: i64,
+    /// The injected pod.
+    pub pod: String,
+    /// Fault type, e.g. `exception`.
+    pub kind: String,
+    /// `code_defect` or `resource`.
+    pub class: String,
+}
+
+/// A labelled data set in log-time order.
+#[derive(Debug)]
+pub struct Corpus {
+    /// Its name in reports.
+    pub name: &'static str,
+    /// What carries the labels.
+    pub kind: UnitKind,
+    /// Where it was read from.
+    pub source: PathBuf,
+    /// Lines, oldest first.
+    pub records: Vec<Record>,
+    /// Labelled units.
+    pub units: Vec<Unit>,
+    /// Injected faults (Nezha only).
+    pub faults: Vec<Fault>,
+    /// Input lines that fit no record (no block id, too few fields).
+    pub skipped: u64,
+}
+
+impl Corpus {
+    fn new(name: &'static str, kind: UnitKind, source: &Path) -> Self {
+        Self {
+            name,
+            kind,
+            source: source.to_path_buf(),
+            records: Vec::new(),
+            units: Vec::new(),
+            faults: Vec::new(),
+            skipped: 0,
+        }
+    }
+
+    fn add_unit(&mut self, unit: Unit) -> usize {
+        self.units.push(unit);
+        self.units.len() - 1
+    }
+
+    /// Orders records by time (stable: lines of one instant keep their file order) and
+    /// lets lines inherit their unit's label.
+    fn sort(&mut self) {
+        self.records.sort_by_key(|r| r.ts_ns);
+        self.label_lines();
+    }
+
+    fn label_lines(&mut self) {
+        for r in &mut self.records {
+            r.anomalous |= self.units[r.unit].anomalous;
+        }
+    }
+}
+
+/// Which data set to evaluate on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetName {
+    /// Blue Gene/L supercomputer logs, labelled per line.
+    Bgl,
+    /// Hadoop file system logs, labelled per block.
+    Hdfs,
+    /// TrainTicket pod logs with injected faults (Nezha, FSE'23).
+    Nezha,
+    /// The bundled sample with its labels file.
+    Sample,
+}
+
+impl DatasetName {
+    /// Reads the data set from `dir` (the shared datasets folder) or, for the sample, the
+    /// bundled file.
+    pub fn load(self, dir: &Path, sample: &Path) -> Result<Corpus, EvalError> {
+        let mut c = match self {
+            DatasetName::Bgl => datasets::bgl(dir)?,
+            DatasetName::Hdfs => datasets::hdfs(dir)?,
+            DatasetName::Nezha => return datasets::nezha(dir),
+            DatasetName::Sample => return datasets::sample(sample),
+        };
+        c.label_lines();
+        Ok(c)
+    }
+
+    /// Its key in the recorded-figures file.
+    pub fn key(self) -> &'static str {
+        match self {
+            DatasetName::Bgl => "bgl",
+            DatasetName::Hdfs => "hdfs",
+            DatasetName::Nezha => "nezha",
+            DatasetName::Sample => "sample",
+        }
+    }
+}
+
+/// How the model learns from the first part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Only lines labelled normal (a healthy week).
+    Clean,
+    /// Every line, anomalies included.
+    Unsupervised,
+}
+
+impl Mode {
+    /// Its key in the recorded-figures file.
+    pub fn key(self) -> &'static str {
+        match self {
+            Mode::Clean => "clean",
+            Mode::Unsupervised => "unsupervised",
+        }
+    }
+}
+
+/// Settings of one evaluation.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Share of the lines (oldest first) to learn from.
+    pub train_fraction: f64,
+    /// Model settings.
+    pub params: TrainParams,
+    /// How many of the most abnormal test units to show with their explanation.
+    pub show_top: usize,
+}
+
+/// An abnormal unit with what drove its score.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shown {
+    /// The unit.
+    pub unit: String,
+    /// Its label in the data set.
+    pub label: String,
+    /// Its score.
+    pub score: f32,
+    /// Its most abnormal line.
+    pub line: String,
+    /// The tokens behind the score.
+    pub tokens: Vec<TokenWeight>,
+    /// The kind of trouble, and what to check first.
+    pub category: &'static str,
+}
+
+/// The figures of one data set in one mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Data set name.
+    pub dataset: &'static str,
+    /// Training mode.
+    pub mode: Mode,
+    /// What carries the labels.
+    pub unit: UnitKind,
+    /// Lines learnt from.
+    pub train_lines: usize,
+    /// Lines scored.
+    pub test_lines: usize,
+    /// The model's threshold.
+    pub threshold: f32,
+    /// Per-unit quality (line and block data sets).
+    pub quality: Option<UnitQuality>,
+    /// Per-fault outcome and false alarms (pod-window data sets).
+    pub pods: Option<PodAlerts>,
+    /// The most abnormal test units.
+    pub top: Vec<Shown>,
+    /// Seconds spent training and scoring.
+    pub seconds: f64,
+    /// The settings of the run.
+    #[serde(skip)]
+    pub settings: Options,
+}
+
+/// Trains on the first part of `corpus` in `mode` and scores the rest.
+pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluation, EvalError> {
+    let start = Instant::now();
+    let split = split_at(corpus, opts.train_fraction)?;
+    let model = train(corpus, split, mode, &opts.params)?;
+    let test = test_records(corpus, split);
+    if test.is_empty() {
+        return Err(EvalError::Split("no test lines after the split".into()));
+    }
+    let texts: Vec<&str> = test.iter().map(|r| r.text.as_str()).collect();
+    let mut scores = Vec::new();
+    model.score_batch(&texts, &mut scores)?;
+    let (quality, pods) = match corpus.kind {
+        UnitKind::PodWindow => (None, Some(nezha::alerts(corpus, &test, &scores, &model))),
+        _ => (
+            Some(unit_figures(corpus, &test, &scores, model.threshold)),
+            None,
+        ),
+    };
+    Ok(Evaluation {
+        dataset: corpus.name,
+        mode,
+        unit: corpus.kind,
+        train_lines: trained_lines(corpus, split, mode),
+        test_lines: test.len(),
+        threshold: model.threshold,
+        quality,
+        pods,
+        top: top_units(corpus, &test, &scores, &model, opts.show_top),
+        seconds: start.elapsed().as_secs_f64(),
+        settings: opts.clone(),
+    })
+}
+
+/// Index of the first test record.
+fn split_at(corpus: &Corpus, fraction: f64) -> Result<usize, EvalError> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(EvalError::Split(format!(
+            "the training share must be in (0, 1), got {fraction}"
+        )));
+    }
+    Ok((corpus.records.len() as f64 * fraction) as usize)
+}
+
+fn in_training(r: &Record, mode: Mode) -> bool {
+    mode == Mode::Unsupervised || !r.anomalous
+}
+
+fn trained_lines(corpus: &Corpus, split: usize, mode: Mode) -> usize {
+    corpus.records[..split]
+        .iter()
+        .filter(|r| in_training(r, mode))
+        .count()
+}
+
+fn train(
+    corpus: &Corpus,
+    split: usize,
+    mode: Mode,
+    params: &TrainParams,
+) -> Result<Model, EvalError> {
+    let mut trainer = Trainer::new(params.clone())?;
+    for r in corpus.records[..split]
+        .iter()
+        .filter(|r| in_training(r, mode))
+    {
+        trainer.add(&r.text);
+    }
+    Ok(trainer.finish(&corpus.source.display().to_string())?)
+}
+
+/// Records scored: those after the split, of units that start after it (a block begun in
+/// the training part is neither trained on in part nor tested).
+fn test_records(corpus: &Corpus, split: usize) -> Vec<&Record> {
+    if corpus.kind == UnitKind::PodWindow {
+        return corpus.records[split..].iter().collect();
+    }
+    let mut started = vec![false; corpus.units.len()];
+    for r in &corpus.records[..split] {
+        started[r.unit] = true;
+    }
+    corpus.records[split..]
+        .iter()
+        .filter(|r| !started[r.unit])
+        .collect()
+}
+
+/// Unit score = its most abnormal line's score.
+fn unit_scores(corpus: &Corpus, test: &[&Record], scores: &[f32]) -> Vec<Option<f32>> {
+    let mut best: Vec<Option<f32>> = vec![None; corpus.units.len()];
+    for (r, s) in test.iter().zip(scores) {
+        let b = &mut best[r.unit];
+        *b = Some(b.map_or(*s, |b: f32| b.max(*s)));
+    }
+    best
+}
+
+fn unit_figures(corpus: &Corpus, test: &[&Record], scores: &[f32], threshold: f32) -> UnitQuality {
+    let mut units: Vec<(f32, bool)> = unit_scores(corpus, test, scores)
+        .iter()
+        .zip(&corpus.units)
+        .filter_map(|(s, u)| s.map(|s| (s, u.anomalous)))
+        .collect();
+    unit_quality(&mut units, threshold)
+}
+
+fn top_units(
+    corpus: &Corpus,
+    test: &[&Record],
+    scores: &[f32],
+    model: &Model,
+    n: usize,
+) -> Vec<Shown> {
+    let mut order: Vec<usize> = (0..test.len()).collect();
+    order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut shown: Vec<Shown> = Vec::new();
+    let mut units_done = std::collections::HashSet::new();
+    for i in order {
+        if shown.len() >= n {
+            break;
+        }
+        let r = test[i];
+        if !units_done.insert(r.unit) {
+            continue;
+        }
+        let tokens = model.explain(&r.text, 5);
+        let category = crate::alert::Category::of_line(&r.text, tokens.iter().any(|t| t.new));
+        let unit = &corpus.units[r.unit];
+        shown.push(Shown {
+            unit: unit.name.clone(),
+            label: unit.label.clone(),
+            score: scores[i],
+            line: r.text.chars().take(300).collect(),
+            tokens,
+            category: category.label(),
+        });
+    }
+    shown
+}

@@ -1,0 +1,191 @@
+//! Pod-window evaluation: does the injected pod's burst score alert during its fault, and
+//! how often do other pods alert for nothing?
+//!
+//! Each pod's lines are folded into one-minute windows exactly as the service does
+//! ([`burst_surprise`] of the window's anomalous count so far); a pod *alerts* when its
+//! window's burst score reaches [`BURST_THRESHOLD`]. Alerts of one pod less than
+//! [`EPISODE_GAP_MINUTES`] apart are one episode, as the alert policy would send them.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::datasets::GRACE_NS;
+use super::{Corpus, Record};
+use crate::model::Model;
+use crate::pipeline::aggregate::{burst_surprise, BURST_THRESHOLD};
+
+const MINUTE_NS: i64 = 60_000_000_000;
+/// An alert this many minutes after the pod's previous one starts a new episode.
+pub const EPISODE_GAP_MINUTES: i64 = 10;
+
+/// What happened during one injected fault.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultOutcome {
+    /// The injected pod.
+    pub pod: String,
+    /// Fault type (`return`, `exception`, `cpu_contention`, ...).
+    pub kind: String,
+    /// `code_defect` or `resource`.
+    pub class: String,
+    /// Injection time (RFC 3339).
+    pub start: String,
+    /// Whether the pod logged a WARN/ERROR/exception line during the fault.
+    pub visible: bool,
+    /// Whether the pod alerted between the start and a minute after the end.
+    pub detected: bool,
+    /// Highest burst score of the pod in that span.
+    pub peak_burst: f32,
+}
+
+/// Fault detection and false alarms over the test part.
+#[derive(Debug, Clone, Serialize)]
+pub struct PodAlerts {
+    /// Faults injected after the split, oldest first.
+    pub faults: Vec<FaultOutcome>,
+    /// Alert episodes outside every fault window of their pod.
+    pub false_alarms: u64,
+    /// Hours of log time in the test part (minutes that have lines).
+    pub hours: f64,
+    /// `false_alarms / hours`.
+    pub false_alarms_per_hour: f64,
+    /// Pods with at least one false alarm, most first.
+    pub noisy_pods: Vec<(String, u64)>,
+}
+
+impl PodAlerts {
+    /// `(detected, total)` of the faults that `keep` selects.
+    pub fn detected(&self, keep: impl Fn(&FaultOutcome) -> bool) -> (usize, usize) {
+        let kept: Vec<&FaultOutcome> = self.faults.iter().filter(|f| keep(f)).collect();
+        (kept.iter().filter(|f| f.detected).count(), kept.len())
+    }
+}
+
+/// A pod's current window.
+#[derive(Default)]
+struct Window {
+    minute: i64,
+    lines: u32,
+    anomalous: u32,
+    burst: f32,
+    last_alert_minute: Option<i64>,
+}
+
+/// A pod's burst score after one of its anomalous lines; `alert` when it crossed the
+/// threshold, `new_episode` when that alert starts an episode.
+struct Rise {
+    unit: usize,
+    ts_ns: i64,
+    burst: f32,
+    alert: bool,
+    new_episode: bool,
+}
+
+/// Replays the scored test lines through per-pod minute windows.
+pub fn alerts(corpus: &Corpus, test: &[&Record], scores: &[f32], model: &Model) -> PodAlerts {
+    let p = model.meta.params.contamination;
+    let rises = pod_bursts(test, scores, model.threshold, p);
+    let first_ts = test.first().map_or(i64::MAX, |r| r.ts_ns);
+    let faults: Vec<FaultOutcome> = corpus
+        .faults
+        .iter()
+        .filter(|f| f.start_ns >= first_ts)
+        .map(|f| outcome(corpus, f, test, &rises))
+        .collect();
+    let mut noisy: HashMap<usize, u64> = HashMap::new();
+    for a in rises.iter().filter(|a| a.new_episode) {
+        if !in_fault_window(corpus, a.unit, a.ts_ns) {
+            *noisy.entry(a.unit).or_default() += 1;
+        }
+    }
+    let false_alarms = noisy.values().sum();
+    let minutes: HashSet<i64> = test.iter().map(|r| r.ts_ns.div_euclid(MINUTE_NS)).collect();
+    let hours = minutes.len() as f64 / 60.0;
+    let mut noisy_pods: Vec<(String, u64)> = noisy
+        .into_iter()
+        .map(|(u, n)| (corpus.units[u].name.clone(), n))
+        .collect();
+    noisy_pods.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    PodAlerts {
+        faults,
+        false_alarms,
+        hours,
+        false_alarms_per_hour: if hours > 0.0 {
+            false_alarms as f64 / hours
+        } else {
+            0.0
+        },
+        noisy_pods,
+    }
+}
+
+fn pod_bursts(test: &[&Record], scores: &[f32], threshold: f32, p: f64) -> Vec<Rise> {
+    let mut windows: HashMap<usize, Window> = HashMap::new();
+    let mut out = Vec::new();
+    for (r, &s) in test.iter().zip(scores) {
+        let w = windows.entry(r.unit).or_default();
+        let minute = r.ts_ns.div_euclid(MINUTE_NS);
+        if minute != w.minute {
+            (w.minute, w.lines, w.anomalous, w.burst) = (minute, 0, 0, 0.0);
+        }
+        w.lines += 1;
+        if s < threshold {
+            continue;
+        }
+        w.anomalous += 1;
+        let burst = burst_surprise(w.anomalous, w.lines, p);
+        let alert = burst >= BURST_THRESHOLD && w.burst < BURST_THRESHOLD;
+        w.burst = w.burst.max(burst);
+        let new_episode = alert
+            && w.last_alert_minute
+                .is_none_or(|m| minute - m > EPISODE_GAP_MINUTES);
+        if burst >= BURST_THRESHOLD {
+            w.last_alert_minute = Some(minute);
+        }
+        out.push(Rise {
+            unit: r.unit,
+            ts_ns: r.ts_ns,
+            burst,
+            alert,
+            new_episode,
+        });
+    }
+    out
+}
+
+fn in_fault_window(corpus: &Corpus, unit: usize, ts: i64) -> bool {
+    let pod = &corpus.units[unit].name;
+    corpus
+        .faults
+        .iter()
+        .any(|f| &f.pod == pod && ts >= f.start_ns && ts <= f.end_ns + GRACE_NS)
+}
+
+fn outcome(corpus: &Corpus, f: &super::Fault, test: &[&Record], rises: &[Rise]) -> FaultOutcome {
+    let unit = corpus.units.iter().position(|u| u.name == f.pod);
+    let during = |ts: i64| ts >= f.start_ns && ts <= f.end_ns + GRACE_NS;
+    let mine: Vec<&Rise> = rises
+        .iter()
+        .filter(|a| Some(a.unit) == unit && during(a.ts_ns))
+        .collect();
+    let visible = test.iter().any(|r| {
+        Some(r.unit) == unit && r.ts_ns >= f.start_ns && r.ts_ns <= f.end_ns && shows_error(&r.text)
+    });
+    FaultOutcome {
+        pod: f.pod.clone(),
+        kind: f.kind.clone(),
+        class: f.class.clone(),
+        start: crate::event::rfc3339(f.start_ns),
+        visible,
+        detected: mine.iter().any(|a| a.alert),
+        peak_burst: mine.iter().map(|a| a.burst).fold(0.0, f32::max),
+    }
+}
+
+/// Whether a line says WARN, ERROR or exception (the visibility rule).
+fn shows_error(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    ["warn", "error", "exception"]
+        .iter()
+        .any(|w| lower.contains(w))
+}

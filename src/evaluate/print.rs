@@ -1,0 +1,117 @@
+//! The human-readable evaluation report.
+
+use std::fmt::Write;
+
+use super::{Evaluation, PodAlerts};
+use crate::eval::{Counts, UnitQuality};
+
+/// Formats one evaluation as the text `loganomaly evaluate` prints.
+pub fn render(e: &Evaluation) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} ({:?} units), {} mode: trained on {} lines, scored {} lines in {:.1} s; threshold {:.4}",
+        e.dataset,
+        e.unit,
+        e.mode.key(),
+        e.train_lines,
+        e.test_lines,
+        e.seconds,
+        e.threshold
+    );
+    if let Some(q) = &e.quality {
+        units(&mut s, q);
+    }
+    if let Some(p) = &e.pods {
+        pods(&mut s, p);
+    }
+    for (i, t) in e.top.iter().enumerate() {
+        let why: Vec<String> = t
+            .tokens
+            .iter()
+            .map(|w| {
+                if w.new {
+                    format!("{} (new)", w.token)
+                } else {
+                    format!("{} ({:.1})", w.token, w.idf)
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  #{:<2} {:.3} {} [{}] {}\n       line: {}\n       why:  {}",
+            i + 1,
+            t.score,
+            t.unit,
+            t.label,
+            t.category,
+            t.line,
+            why.join(", ")
+        );
+    }
+    s
+}
+
+fn counts(c: &Counts) -> String {
+    format!(
+        "P {:.3} R {:.3} F1 {:.3} (tp {} fp {} fn {} tn {}; threshold {:.4})",
+        c.precision, c.recall, c.f1, c.tp, c.fp, c.fn_, c.tn, c.threshold
+    )
+}
+
+fn units(s: &mut String, q: &UnitQuality) {
+    let opt = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.4}"));
+    let _ = writeln!(
+        s,
+        "  units      {} anomalous, {} normal; ROC-AUC {}, PR-AUC {}",
+        q.positives,
+        q.negatives,
+        opt(q.roc_auc),
+        opt(q.pr_auc)
+    );
+    let _ = writeln!(s, "  threshold  {}", counts(&q.at_threshold));
+    let _ = writeln!(s, "  best       {}", counts(&q.best));
+}
+
+fn pods(s: &mut String, p: &PodAlerts) {
+    let (vd, vn) = p.detected(|f| f.visible);
+    let (cd, cn) = p.detected(|f| f.class == "code_defect");
+    let (rd, rn) = p.detected(|f| f.class == "resource");
+    let _ = writeln!(
+        s,
+        "  faults     detected: {vd}/{vn} with an error line, {cd}/{cn} code defects, {rd}/{rn} resource"
+    );
+    let _ = writeln!(
+        s,
+        "  alarms     {} false pod alerts in {:.2} h of log time: {:.2}/h{}",
+        p.false_alarms,
+        p.hours,
+        p.false_alarms_per_hour,
+        noisy(p)
+    );
+    for f in &p.faults {
+        let _ = writeln!(
+            s,
+            "    {} {:<16} {:<40} {} error line: {:<3} peak burst {:6.1}",
+            if f.detected { "hit " } else { "miss" },
+            f.kind,
+            f.pod,
+            f.start,
+            if f.visible { "yes" } else { "no" },
+            f.peak_burst
+        );
+    }
+}
+
+fn noisy(p: &PodAlerts) -> String {
+    if p.noisy_pods.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = p
+        .noisy_pods
+        .iter()
+        .take(5)
+        .map(|(pod, n)| format!("{pod} {n}"))
+        .collect();
+    format!(" ({})", list.join(", "))
+}
