@@ -228,9 +228,11 @@ struct EvaluateArgs {
     /// Training mode; both by default.
     #[arg(long, value_enum)]
     mode: Option<evaluate::Mode>,
-    /// Share of the lines, oldest first, to learn from; the rest is scored.
-    #[arg(long, default_value_t = 0.5, value_name = "SHARE")]
-    train_fraction: f64,
+    /// Share of the lines, oldest first, to learn from; the rest is scored (default: 0.5,
+    /// for nezha 0.1: its faults are grouped by kind, and a later split leaves only the
+    /// resource faults and the exceptions that log nothing).
+    #[arg(long, value_name = "SHARE")]
+    train_fraction: Option<f64>,
     /// Show the N most abnormal test units with the tokens behind their score.
     #[arg(long, default_value_t = 0, value_name = "N")]
     show_top: usize,
@@ -379,7 +381,9 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
         .load(&a.data_dir, Path::new(SAMPLE))
         .with_context(|| format!("cannot read the {} data set", a.dataset.key()))?;
     let opts = evaluate::Options {
-        train_fraction: a.train_fraction,
+        train_fraction: a
+            .train_fraction
+            .unwrap_or(a.dataset.default_train_fraction()),
         params: TrainParams {
             seed: a.seed,
             contamination: a.contamination,
