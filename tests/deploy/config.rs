@@ -135,3 +135,52 @@ fn the_shipped_config_enables_what_the_deployment_relies_on() {
     let loki = c.loki.expect("[loki]");
     assert!(loki.username.is_none() && loki.password_file.is_none() && loki.token_file.is_none());
 }
+
+/// Starts `loganomaly serve` on the shipped config with `env`; returns whether it was still
+/// running after `wait`, and its stderr.
+fn serve_for(env: &[(&str, &str)], wait: std::time::Duration) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let path = dir.path().join("loganomaly.toml");
+    std::fs::write(&path, shipped_config()).expect("writing the config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loganomaly"))
+        .env_clear()
+        .envs(env.iter().copied())
+        .env("LOGANOMALY_SERVER_LISTEN", "127.0.0.1:0")
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting loganomaly serve");
+    let start = std::time::Instant::now();
+    let mut running = true;
+    while start.elapsed() < wait {
+        if child.try_wait().expect("waiting").is_some() {
+            running = false;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if running {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("its output");
+    (running, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn serve_starts_the_alerting_of_the_config_and_needs_its_slack_secret() {
+    let wait = std::time::Duration::from_secs(3);
+    let (running, stderr) = serve_for(&[], wait);
+    assert!(!running, "serve ran without the Slack webhook secret");
+    assert!(
+        stderr.contains("slack.webhook_url") && stderr.contains("LOGANOMALY_SLACK_WEBHOOK_URL"),
+        "{stderr}"
+    );
+    let url = (
+        "LOGANOMALY_SLACK_WEBHOOK_URL",
+        "https://slack.invalid/services/x",
+    );
+    let (running, stderr) = serve_for(&[url], wait);
+    assert!(running, "serve stopped: {stderr}");
+    assert!(stderr.contains("serving http://"), "{stderr}");
+}
