@@ -173,3 +173,105 @@ fn rows_are_read_under_their_section() {
     );
     assert_eq!(rows[0].default, "`1`");
 }
+
+/// The documents a newcomer follows from an empty cluster to the dashboards.
+const GUIDES: [&str; 4] = [
+    "README.md",
+    "docs/deploy.md",
+    "docs/operations.md",
+    "docs/configuration.md",
+];
+
+/// Where repository paths start.
+const PATH_PREFIXES: [&str; 7] = [
+    "manifests/",
+    "dashboards/",
+    "docs/",
+    "examples/",
+    "models/",
+    "Dockerfile",
+    ".dockerignore",
+];
+
+/// Repository paths a document names: words of `` `code` `` spans that start like one, and
+/// relative link targets (resolved against the document's folder).
+fn named_paths(markdown: &str, doc_dir: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for span in markdown.split('`').skip(1).step_by(2) {
+        for word in span.split_whitespace() {
+            let word = word.trim_end_matches([',', ':', ')', '.', ';']);
+            if PATH_PREFIXES.iter().any(|p| word.starts_with(p)) && !placeholder(word) {
+                paths.push(word.to_string());
+            }
+        }
+    }
+    for target in markdown
+        .split("](")
+        .skip(1)
+        .filter_map(|s| s.split(')').next())
+    {
+        let target = target.split('#').next().unwrap_or("");
+        if target.is_empty() || target.contains("://") {
+            continue;
+        }
+        paths.push(super::normalise(
+            &std::path::Path::new(doc_dir).join(target),
+        ));
+    }
+    paths
+}
+
+/// Whether a path holds a placeholder such as `NAME` (three or more capitals in a row).
+fn placeholder(path: &str) -> bool {
+    path.as_bytes()
+        .windows(3)
+        .any(|w| w.iter().all(u8::is_ascii_uppercase))
+}
+
+/// Whether `path` (maybe ending in a `*.ext` glob) names something in the repository.
+fn exists(path: &str) -> bool {
+    let full = super::root().join(path);
+    match path.rsplit_once("/*") {
+        Some((dir, suffix)) => std::fs::read_dir(super::root().join(dir))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(suffix))
+            })
+            .unwrap_or(false),
+        None => full.exists(),
+    }
+}
+
+#[test]
+fn every_file_the_guides_name_exists() {
+    let mut checked = 0;
+    for guide in GUIDES {
+        let dir = std::path::Path::new(guide)
+            .parent()
+            .map_or(String::new(), |d| d.to_string_lossy().into_owned());
+        for path in named_paths(&read(guide), &dir) {
+            assert!(exists(&path), "{guide} names {path}, which does not exist");
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "{checked}");
+}
+
+#[test]
+fn named_paths_are_found_in_code_and_links() {
+    let md = "Apply `kubectl apply -f manifests/kubernetes/`, see [ops](operations.md#sizing), \
+              `dashboards/*.json`, [web](https://example.com/x), `cargo test`.";
+    let paths = named_paths(md, "docs");
+    assert_eq!(
+        paths,
+        [
+            "manifests/kubernetes/",
+            "dashboards/*.json",
+            "docs/operations.md"
+        ]
+    );
+    assert!(exists("dashboards/*.json") && !exists("dashboards/*.yaml"));
+    assert!(!exists("manifests/nope.yaml"));
+    assert!(placeholder("models/NAME.model") && !placeholder("manifests/kubernetes/Kustomization"));
+}

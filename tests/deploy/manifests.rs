@@ -352,6 +352,8 @@ fn service_monitor_has_what_prometheus_operator_requires() {
             assert!(known.contains(&k.as_str()), "unexpected endpoint field {k}");
         }
         assert!(e["port"].is_string(), "an endpoint names its Service port");
+        // the per-pod series' namespace/pod/container labels collide with target labels
+        assert_eq!(e["honorLabels"], true, "the exported pod labels must win");
         for d in ["interval", "scrapeTimeout"] {
             assert!(
                 prometheus_duration(e[d].as_str().unwrap_or("")),
