@@ -180,7 +180,16 @@ fn serve_starts_the_alerting_of_the_config_and_needs_its_slack_secret() {
         "LOGANOMALY_SLACK_WEBHOOK_URL",
         "https://slack.invalid/services/x",
     );
-    let (running, stderr) = serve_for(&[url], wait);
+    let (running, stderr) = serve_for(&[url, ("LOGANOMALY_LOG", "info")], wait);
     assert!(running, "serve stopped: {stderr}");
     assert!(stderr.contains("serving http://"), "{stderr}");
+    // the log, read by `kubectl logs`, is plain text
+    assert!(
+        stderr.contains("reading [") && stderr.contains("in Poll mode"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in the log: {stderr:?}"
+    );
 }
