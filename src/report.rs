@@ -8,7 +8,7 @@ use crate::alert::Category;
 
 use crate::eval::Quality;
 use crate::input::ReadStats;
-use crate::model::{Model, TokenWeight};
+use crate::model::{describe, Model, TokenWeight};
 use crate::pipeline::aggregate::{Aggregator, TopLine, BURST_THRESHOLD};
 
 /// A whole replay run, for humans ([`fmt::Display`]) or machines (JSON).
@@ -224,18 +224,7 @@ fn write_pod(f: &mut fmt::Formatter<'_>, p: &PodReport) -> fmt::Result {
         writeln!(f, "      line: {}", clip(top.line.trim(), EXCERPT))?;
     }
     if !p.why.is_empty() {
-        let why: Vec<String> = p
-            .why
-            .iter()
-            .map(|w| {
-                if w.new {
-                    format!("{} (new)", w.token)
-                } else {
-                    format!("{} (idf {:.1})", w.token, w.idf)
-                }
-            })
-            .collect();
-        writeln!(f, "      why:  {}", why.join(", "))?;
+        writeln!(f, "      why:  {}", describe(&p.why))?;
     }
     writeln!(
         f,

@@ -152,6 +152,23 @@ pub struct TokenWeight {
     pub new: bool,
 }
 
+impl std::fmt::Display for TokenWeight {
+    /// `token (new)` or `token (idf 7.4)`, as reports show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.new {
+            write!(f, "{} (new)", self.token)
+        } else {
+            write!(f, "{} (idf {:.1})", self.token, self.idf)
+        }
+    }
+}
+
+/// Tokens as a comma-separated list, for reports.
+pub fn describe(tokens: &[TokenWeight]) -> String {
+    let parts: Vec<String> = tokens.iter().map(TokenWeight::to_string).collect();
+    parts.join(", ")
+}
+
 impl Model {
     /// Scores lines in parallel; `out` gets one score per line.
     ///
