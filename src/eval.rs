@@ -380,7 +380,7 @@ mod tests {
             (0.2, false),
             (0.8, true),
             (0.6, false),
-            (0.7, true),
+            (0.5, true),
             (0.1, false),
         ];
         let q = unit_quality(&mut u, 0.65);
@@ -390,9 +390,10 @@ mod tests {
         // AP = (1/3)(1 + 1 + 3/4)
         assert!((q.pr_auc.unwrap() - 11.0 / 12.0).abs() < 1e-12);
         let t = &q.at_threshold;
-        assert_eq!((t.tp, t.fp, t.fn_, t.tn), (3, 0, 0, 3));
-        assert_eq!(q.best.f1, 1.0);
-        assert_eq!(q.best.threshold, 0.7);
+        assert_eq!((t.tp, t.fp, t.fn_, t.tn), (2, 0, 1, 3));
+        // best: everything down to 0.5 flagged, P 3/4 R 1 beats P 1 R 2/3
+        assert!((q.best.f1 - 6.0 / 7.0).abs() < 1e-12);
+        assert_eq!(q.best.threshold, 0.5);
         let q = unit_quality(&mut u, 0.5);
         assert_eq!((q.at_threshold.tp, q.at_threshold.fp), (3, 1));
         assert!((q.at_threshold.precision - 0.75).abs() < 1e-12);

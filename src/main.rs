@@ -256,9 +256,11 @@ struct EvaluateArgs {
     /// Training mode; both by default.
     #[arg(long, value_enum)]
     mode: Option<evaluate::Mode>,
-    /// Share of the lines, oldest first, to learn from; the rest is scored.
-    #[arg(long, default_value_t = 0.5, value_name = "SHARE")]
-    train_fraction: f64,
+    /// Share of the lines, oldest first, to learn from; the rest is scored (default: 0.5,
+    /// for nezha 0.1: its faults are grouped by kind, and a later split leaves only the
+    /// resource faults and the exceptions that log nothing).
+    #[arg(long, value_name = "SHARE")]
+    train_fraction: Option<f64>,
     /// Show the N most abnormal test units with the tokens behind their score.
     #[arg(long, default_value_t = 0, value_name = "N")]
     show_top: usize,
@@ -369,8 +371,10 @@ impl TailArgs {
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOGANOMALY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // colours only on a terminal: `kubectl logs` and log collectors get plain text
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_writer(io::stderr)
         .init();
     match run(Cli::parse()) {
@@ -408,7 +412,9 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
         .load(&a.data_dir, Path::new(SAMPLE))
         .with_context(|| format!("cannot read the {} data set", a.dataset.key()))?;
     let opts = evaluate::Options {
-        train_fraction: a.train_fraction,
+        train_fraction: a
+            .train_fraction
+            .unwrap_or(a.dataset.default_train_fraction()),
         params: TrainParams {
             seed: a.seed,
             contamination: a.contamination,
@@ -734,6 +740,8 @@ fn serve_cmd(a: ConfigArgs) -> Result<ExitCode> {
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
+        let mut stage = config.stage();
+        let alerts = start_alerts(config.alerting.as_ref(), &shared, &mut stage)?;
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -743,17 +751,48 @@ fn serve_cmd(a: ConfigArgs) -> Result<ExitCode> {
         );
         service::run(
             listener,
-            shared,
-            config.stage(),
+            Arc::clone(&shared),
+            stage,
             config.server.drain_timeout,
             move |ctx| service::loki_source(loki, ctx),
             serve::shutdown_signal(),
         )
-        .await
-        .map_err(anyhow::Error::from)
+        .await?;
+        if let Some((task, deadline)) = alerts {
+            // the stage has ended, so the alert task flushes its outboxes and returns
+            let _ = tokio::time::timeout(deadline, task).await;
+        }
+        Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// Starts the alert task of `serve` when `[alerting]` names a notifier, and connects the
+/// scoring stage to it; returns the task and how long to wait for it to flush on exit.
+fn start_alerts(
+    cfg: Option<&AlertConfig>,
+    shared: &Arc<loganomaly::serve::Shared>,
+    stage: &mut loganomaly::serve::StageConfig,
+) -> Result<Option<(tokio::task::JoinHandle<()>, Duration)>> {
+    let Some(cfg) = cfg.filter(|c| c.has_notifiers()) else {
+        return Ok(None);
+    };
+    let alerter = Alerter::new(cfg)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(ALERT_BATCHES);
+    stage.alerts = Some(tx);
+    let task = tokio::spawn(loganomaly::serve::service::alert_task(
+        alerter,
+        rx,
+        Arc::clone(shared),
+    ));
+    Ok(Some((
+        task,
+        cfg.delivery.drain_deadline + Duration::from_secs(1),
+    )))
+}
+
+/// Minutes of pod observations queued for the alert task before the stage waits.
+const ALERT_BATCHES: usize = 64;
 
 fn check_config_cmd(a: ConfigArgs) -> Result<ExitCode> {
     let config = loganomaly::config::ServiceConfig::load(a.config.as_deref())?;

@@ -4,9 +4,11 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
+use crate::alert::Category;
+
 use crate::eval::Quality;
 use crate::input::ReadStats;
-use crate::model::{Model, TokenWeight};
+use crate::model::{describe, Model, TokenWeight};
 use crate::pipeline::aggregate::{Aggregator, TopLine, BURST_THRESHOLD};
 
 /// A whole replay run, for humans ([`fmt::Display`]) or machines (JSON).
@@ -80,6 +82,10 @@ pub struct PodReport {
     pub top_lines: Vec<TopLine>,
     /// Tokens that made the top line unusual.
     pub why: Vec<TokenWeight>,
+    /// The kind of trouble the top line shows (e.g. `connection_refused`).
+    pub category: &'static str,
+    /// What the on-call engineer should check first.
+    pub check_first: &'static str,
 }
 
 /// Quality against labels.
@@ -104,23 +110,32 @@ impl ReplayReport {
         agg.ranked()
             .iter()
             .enumerate()
-            .map(|(i, p)| PodReport {
-                rank: i + 1,
-                namespace: p.stream.namespace.clone(),
-                pod: p.stream.pod.clone(),
-                container: p.stream.container.clone(),
-                lines: p.lines,
-                anomalous_lines: p.anomalous,
-                burst: p.peak_burst,
-                peak_score: p.peak_ewma,
-                max_score: p.max_score,
-                anomalous: p.peak_burst >= BURST_THRESHOLD,
-                why: p
+            .map(|(i, p)| {
+                let why: Vec<TokenWeight> = p
                     .top
                     .first()
                     .map(|t| model.explain(&t.line, WHY_TOKENS))
-                    .unwrap_or_default(),
-                top_lines: p.top.clone(),
+                    .unwrap_or_default();
+                let category = Category::of_line(
+                    p.top.first().map_or("", |t| t.line.as_str()),
+                    why.iter().any(|w| w.new),
+                );
+                PodReport {
+                    rank: i + 1,
+                    namespace: p.stream.namespace.clone(),
+                    pod: p.stream.pod.clone(),
+                    container: p.stream.container.clone(),
+                    lines: p.lines,
+                    anomalous_lines: p.anomalous,
+                    burst: p.peak_burst,
+                    peak_score: p.peak_ewma,
+                    max_score: p.max_score,
+                    anomalous: p.peak_burst >= BURST_THRESHOLD,
+                    why,
+                    category: category.id(),
+                    check_first: category.check_first(),
+                    top_lines: p.top.clone(),
+                }
             })
             .collect()
     }
@@ -209,19 +224,14 @@ fn write_pod(f: &mut fmt::Formatter<'_>, p: &PodReport) -> fmt::Result {
         writeln!(f, "      line: {}", clip(top.line.trim(), EXCERPT))?;
     }
     if !p.why.is_empty() {
-        let why: Vec<String> = p
-            .why
-            .iter()
-            .map(|w| {
-                if w.new {
-                    format!("{} (new)", w.token)
-                } else {
-                    format!("{} (idf {:.1})", w.token, w.idf)
-                }
-            })
-            .collect();
-        writeln!(f, "      why:  {}", why.join(", "))?;
+        writeln!(f, "      why:  {}", describe(&p.why))?;
     }
+    writeln!(
+        f,
+        "      kind: {}; check first: {}",
+        p.category.replace('_', " "),
+        p.check_first
+    )?;
     Ok(())
 }
 

@@ -189,3 +189,107 @@ fn the_bundled_sample_is_exactly_what_the_generator_writes() {
         &root().join("dataset/sample-loki-logs.labels.jsonl")
     ));
 }
+
+#[test]
+fn evaluate_on_the_sample_reports_figures_and_checks_them_against_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("recorded.toml");
+    let out = run(bin()
+        .args([
+            "evaluate",
+            "sample",
+            "--mode",
+            "clean",
+            "--json",
+            "--show-top",
+            "3",
+        ])
+        .arg("--record")
+        .arg(&record));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let evals: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let e = &evals[0];
+    assert_eq!(e["mode"], "clean");
+    let auc = e["quality"]["roc_auc"].as_f64().unwrap();
+    assert!(auc > 0.95, "clean-baseline ROC-AUC on the sample {auc}");
+    let top = e["top"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    assert!(top
+        .iter()
+        .all(|t| !t["tokens"].as_array().unwrap().is_empty()));
+    assert!(top.iter().all(|t| t["category"].as_str().is_some()));
+
+    // the record holds; a record 0.1 better than reality fails the check
+    let check = |path: &Path| {
+        run(bin()
+            .args(["evaluate", "sample", "--mode", "clean", "--check"])
+            .arg(path))
+    };
+    assert!(check(&record).status.success());
+    let text = std::fs::read_to_string(&record).unwrap();
+    let f1: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("f1 = "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    std::fs::write(
+        &record,
+        text.replace(&format!("f1 = {f1}"), &format!("f1 = {}", f1 + 0.1)),
+    )
+    .unwrap();
+    let out = check(&record);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("sample clean f1"), "{}", stderr(&out));
+}
+
+#[test]
+fn evaluate_without_the_shared_data_says_which_file_is_missing() {
+    let out = run(bin().args(["evaluate", "bgl", "--data-dir", "/nonexistent/datasets"]));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("/nonexistent/datasets/bgl/BGL_sample_106908.log"),
+        "{err}"
+    );
+}
+
+/// The shared labelled data sets, or `None` (with a message) when `../shared` is absent.
+fn shared_datasets() -> Option<PathBuf> {
+    let dir = root().join("../shared/datasets");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    eprintln!("skipped: {} not found", dir.display());
+    None
+}
+
+#[test]
+fn evaluate_on_hdfs_scores_blocks_and_finds_most_anomalous_ones() {
+    let Some(data) = shared_datasets() else {
+        return;
+    };
+    let out = run(bin()
+        .args([
+            "evaluate",
+            "hdfs",
+            "--mode",
+            "clean",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(&data));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let evals: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let q = &evals[0]["quality"];
+    assert_eq!(evals[0]["unit"], "block");
+    // the test part holds thousands of blocks, a few percent anomalous
+    let (pos, neg) = (
+        q["positives"].as_u64().unwrap(),
+        q["negatives"].as_u64().unwrap(),
+    );
+    assert!(
+        pos > 50 && neg > 20 * pos,
+        "{pos} anomalous, {neg} normal blocks"
+    );
+    assert!(q["roc_auc"].as_f64().unwrap() > 0.8, "{q}");
+}

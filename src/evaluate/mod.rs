@@ -201,6 +201,16 @@ impl DatasetName {
         Ok(c)
     }
 
+    /// Share of the lines learnt from unless told otherwise. Nezha's faults come grouped
+    /// by kind (wrong return values first, then exceptions, then resource faults), so
+    /// only an early split leaves faults of every kind to score.
+    pub fn default_train_fraction(self) -> f64 {
+        match self {
+            DatasetName::Nezha => 0.1,
+            _ => 0.5,
+        }
+    }
+
     /// Its key in the recorded-figures file.
     pub fn key(self) -> &'static str {
         match self {

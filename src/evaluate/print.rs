@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::{Evaluation, PodAlerts};
 use crate::eval::{Counts, UnitQuality};
+use crate::model::describe;
 
 /// Formats one evaluation as the text `loganomaly evaluate` prints.
 pub fn render(e: &Evaluation) -> String {
@@ -26,17 +27,6 @@ pub fn render(e: &Evaluation) -> String {
         pods(&mut s, p);
     }
     for (i, t) in e.top.iter().enumerate() {
-        let why: Vec<String> = t
-            .tokens
-            .iter()
-            .map(|w| {
-                if w.new {
-                    format!("{} (new)", w.token)
-                } else {
-                    format!("{} ({:.1})", w.token, w.idf)
-                }
-            })
-            .collect();
         let _ = writeln!(
             s,
             "  #{:<2} {:.3} {} [{}] {}\n       line: {}\n       why:  {}",
@@ -46,7 +36,7 @@ pub fn render(e: &Evaluation) -> String {
             t.label,
             t.category,
             t.line,
-            why.join(", ")
+            describe(&t.tokens)
         );
     }
     s

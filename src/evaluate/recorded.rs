@@ -191,28 +191,22 @@ mod tests {
     #[test]
     fn a_drop_beyond_the_tolerance_is_a_regression_and_within_it_is_not() {
         let mut table = toml::Table::new();
-        let fig = |v| {
-            vec![
-                higher("f1", v),
-                Figure {
-                    name: "false_alarms_per_hour",
-                    value: 1.0,
-                    lower_is_better: true,
-                },
-            ]
+        let alarms = |value| Figure {
+            name: "false_alarms_per_hour",
+            value,
+            kind: Kind::Lower,
         };
+        let fig = |v| vec![higher("f1", v), alarms(1.0), setting("info_weight", 1.0)];
         record(&mut table, "bgl", "clean", &fig(0.90));
         assert!(regressions(&table, "bgl", "clean", &fig(0.885)).is_empty());
         let r = regressions(&table, "bgl", "clean", &fig(0.87));
         assert_eq!(r.len(), 1, "{r:?}");
         assert!(r[0].contains("bgl clean f1"), "{r:?}");
         assert!(regressions(&table, "hdfs", "clean", &fig(0.1)).is_empty());
-        let worse_alarms = vec![Figure {
-            name: "false_alarms_per_hour",
-            value: 1.5,
-            lower_is_better: true,
-        }];
-        assert_eq!(regressions(&table, "bgl", "clean", &worse_alarms).len(), 1);
+        assert_eq!(regressions(&table, "bgl", "clean", &[alarms(1.5)]).len(), 1);
+        assert!(regressions(&table, "bgl", "clean", &[alarms(1.2)]).is_empty());
+        let other = regressions(&table, "bgl", "clean", &[setting("info_weight", 0.5)]);
+        assert!(other[0].contains("differs from"), "{other:?}");
     }
 
     #[test]

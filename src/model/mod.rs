@@ -157,6 +157,23 @@ pub struct TokenWeight {
     pub new: bool,
 }
 
+impl std::fmt::Display for TokenWeight {
+    /// `token (new)` or `token (idf 7.4)`, as reports show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.new {
+            write!(f, "{} (new)", self.token)
+        } else {
+            write!(f, "{} (idf {:.1})", self.token, self.idf)
+        }
+    }
+}
+
+/// Tokens as a comma-separated list, for reports.
+pub fn describe(tokens: &[TokenWeight]) -> String {
+    let parts: Vec<String> = tokens.iter().map(TokenWeight::to_string).collect();
+    parts.join(", ")
+}
+
 impl Model {
     /// Scores lines in parallel; `out` gets one score per line.
     ///
@@ -618,5 +635,36 @@ mod tests {
         let mut s: Vec<f32> = (0..100).map(|i| i as f32).collect();
         assert_eq!(upper_quantile(&mut s, 0.01), 99.0);
         assert_eq!(upper_quantile(&mut s, 0.1), 90.0);
+    }
+
+    #[test]
+    fn level_weight_ranks_fatal_over_error_over_info_and_is_off_by_default() {
+        let mut model = train(&normal_lines());
+        assert!([Level::Info, Level::Warn, Level::Fatal, Level::Unknown]
+            .iter()
+            .all(|l| model.level_weight(*l) == 1.0));
+        model.meta.params.info_weight = 0.4;
+        let w = |l| model.level_weight(l);
+        assert_eq!(w(Level::Info), 0.4);
+        assert!(w(Level::Info) < w(Level::Warn) && w(Level::Warn) < w(Level::Error));
+        assert!(w(Level::Error) < w(Level::Fatal));
+        assert_eq!(w(Level::Unknown), 1.0);
+        let info = model.score("INFO zorglub frobnicated the flux").unwrap();
+        let fatal = model.score("FATAL zorglub frobnicated the flux").unwrap();
+        assert!(info < fatal, "{info} vs {fatal}");
+    }
+
+    #[test]
+    fn held_out_calibration_puts_the_threshold_above_training_singletons() {
+        // every line is unique: learnt, each looks familiar; held out, each is new
+        let lines: Vec<String> = (0..2000).map(|i| format!("event w{i} done")).collect();
+        let model = train(&lines);
+        let mut live = Vec::new();
+        model.score_batch(&lines, &mut live).unwrap();
+        let flagged = live.iter().filter(|s| **s >= model.threshold).count();
+        assert!(
+            flagged <= lines.len() / 50,
+            "{flagged} training lines flagged"
+        );
     }
 }

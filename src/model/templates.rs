@@ -128,4 +128,16 @@ mod tests {
         assert_eq!(t.count(1), 0);
         assert_eq!(t.count(2), 2);
     }
+
+    #[test]
+    fn held_out_rarity_makes_a_singleton_new() {
+        let mut t = Templates::new();
+        t.add(1);
+        t.add(2);
+        t.add(2);
+        assert!(t.rarity(1) < 1.0);
+        assert!((t.rarity_held_out(1) - 1.0).abs() < 1e-6);
+        assert!(t.rarity_held_out(2) > t.rarity(2));
+        assert!(t.rarity_held_out(2) < 1.0);
+    }
 }

@@ -292,13 +292,30 @@ mod tests {
             tokens: vec!["a".into()],
             df: vec![],
             docs: 1,
+            min_df: 1,
         };
         assert!(TfIdf::try_from(bad).is_err());
         let bad = TfIdfParts {
             tokens: vec!["a".into()],
             df: vec![5],
             docs: 1,
+            min_df: 1,
         };
         assert!(TfIdf::try_from(bad).is_err());
+    }
+
+    #[test]
+    fn held_out_lookup_takes_the_line_itself_out() {
+        // "a" in 3 lines, "b" in 2, min_df 2
+        let t = fit(&["a b", "a b", "a"], 2);
+        let live = t.lookup("b");
+        let held = t.lookup_held_out("b");
+        assert!(live.seen);
+        assert!(!held.seen, "b would be in one line only, below min_df");
+        assert_eq!(held.idf, t.unseen_idf());
+        let a = t.lookup_held_out("a");
+        assert!(a.seen);
+        assert!(a.idf > t.lookup("a").idf, "one line fewer makes a rarer");
+        assert!(!t.lookup_held_out("zzz").seen);
     }
 }

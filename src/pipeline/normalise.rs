@@ -1128,7 +1128,7 @@ mod tests {
             (
                 "go goroutine frame",
                 "\t/app/internal/cart/handler.go:88 +0x1a4",
-                "app internal cart handler go <num> <hex>",
+                "<path> <hex>",
                 Level::Unknown,
             ),
             (

@@ -18,7 +18,7 @@ use crate::model::{Model, TokenWeight};
 use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodStats};
 
 use super::learn::{self, LearnConfig, Learner};
-use crate::alert::{observations, PodObservation, WindowLines};
+use crate::alert::{observations, Category, PodObservation, WindowLines};
 
 /// Per-minute pod observations for the alert task: (end of the minute in ns, pods).
 pub type AlertBatch = (i64, Vec<PodObservation>);
@@ -102,6 +102,10 @@ pub struct ViewLine {
     pub line: String,
     /// Tokens that made it unusual.
     pub tokens: Vec<TokenWeight>,
+    /// The kind of trouble it shows (e.g. `timeout`).
+    pub category: &'static str,
+    /// What to check first.
+    pub check_first: &'static str,
 }
 
 /// How the stage batches, evicts and reports.
@@ -403,11 +407,17 @@ fn view_of(p: &PodStats, model: &Model, redact: fn(&str) -> String) -> PodView {
         top_lines: p
             .top
             .iter()
-            .map(|t| ViewLine {
-                ts: rfc3339(t.ts_ns),
-                score: t.score,
-                line: redact(&t.line),
-                tokens: model.explain(&t.line, 4),
+            .map(|t| {
+                let tokens = model.explain(&t.line, 4);
+                let category = Category::of_line(&t.line, tokens.iter().any(|w| w.new));
+                ViewLine {
+                    ts: rfc3339(t.ts_ns),
+                    score: t.score,
+                    line: redact(&t.line),
+                    tokens,
+                    category: category.id(),
+                    check_first: category.check_first(),
+                }
             })
             .collect(),
     }
