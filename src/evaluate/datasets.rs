@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
@@ -29,27 +29,16 @@ fn open(path: &Path) -> Result<BufReader<File>, EvalError> {
         .map_err(|e| EvalError::data(path, 0, format!("cannot open: {e}")))
 }
 
-/// Lines of a text file, invalid UTF-8 repaired, with their 1-based numbers.
-fn lines(path: &Path) -> Result<impl Iterator<Item = (usize, String)>, EvalError> {
-    let mut reader = open(path)?;
-    let mut buf = Vec::new();
-    let mut n = 0;
-    let path = path.to_path_buf();
-    Ok(std::iter::from_fn(move || {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => None,
-            Ok(_) => {
-                n += 1;
-                let s = String::from_utf8_lossy(&buf);
-                Some((n, s.trim_end_matches(['\n', '\r']).to_string()))
-            }
-            Err(e) => {
-                tracing::warn!("{}: read error after line {n}: {e}", path.display());
-                None
-            }
-        }
-    }))
+/// A whole text file (these are tens of megabytes), invalid UTF-8 repaired.
+fn read_text(path: &Path) -> Result<String, EvalError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| EvalError::data(path, 0, format!("cannot read: {e}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The lines of `text` with their 1-based numbers.
+fn numbered(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().enumerate().map(|(i, l)| (i + 1, l))
 }
 
 /// The rest of `line` after `n` space-separated fields.
@@ -66,10 +55,11 @@ fn after_fields(line: &str, n: usize) -> Option<&str> {
 pub fn bgl(dir: &Path) -> Result<Corpus, EvalError> {
     let path = dir.join("bgl/BGL_sample_106908.log");
     let mut corpus = Corpus::new("BGL", UnitKind::Line, &path);
-    for (n, line) in lines(&path)? {
+    let text = read_text(&path)?;
+    for (n, line) in numbered(&text) {
         let fields: Vec<&str> = line.splitn(3, ' ').collect();
         let (Some(label), Some(epoch), Some(text)) =
-            (fields.first(), fields.get(1), after_fields(&line, 6))
+            (fields.first(), fields.get(1), after_fields(line, 6))
         else {
             corpus.skipped += 1;
             continue;
@@ -90,9 +80,10 @@ pub fn hdfs(dir: &Path) -> Result<Corpus, EvalError> {
     let labels = block_labels(&dir.join("hdfs/HDFS_loglead_2pct.block_labels.csv"))?;
     let mut corpus = Corpus::new("HDFS", UnitKind::Block, &path);
     let mut blocks: HashMap<String, usize> = HashMap::new();
-    for (n, line) in lines(&path)? {
+    let text = read_text(&path)?;
+    for (n, line) in numbered(&text) {
         let (Some(ts), Some(text), Some(block)) =
-            (hdfs_time(&line), after_fields(&line, 3), block_id(&line))
+            (hdfs_time(line), after_fields(line, 3), block_id(line))
         else {
             corpus.skipped += 1;
             continue;
@@ -144,7 +135,8 @@ fn hdfs_time(line: &str) -> Option<i64> {
 /// `BlockId,Label` with `Normal`/`Anomaly`.
 fn block_labels(path: &Path) -> Result<HashMap<String, bool>, EvalError> {
     let mut out = HashMap::new();
-    for (n, line) in lines(path)?.skip(1) {
+    let text = read_text(path)?;
+    for (n, line) in numbered(&text).skip(1) {
         let Some((id, label)) = line.split_once(',') else {
             return Err(EvalError::data(path, n, "expected BlockId,Label".into()));
         };
@@ -265,7 +257,8 @@ fn read_nezha_csv(path: &Path, mut f: impl FnMut(i64, &str, &str)) -> Result<u64
 /// `fault_windows.csv`: start (UTC), injected pod, fault type and class.
 fn fault_windows(path: &Path) -> Result<Vec<Fault>, EvalError> {
     let mut out = Vec::new();
-    for (n, line) in lines(path)?.skip(1) {
+    let text = read_text(path)?;
+    for (n, line) in numbered(&text).skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         let (Some(start), Some(pod), Some(kind), Some(class)) =
             (f.get(1), f.get(3), f.get(5), f.get(6))
