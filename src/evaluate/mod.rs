@@ -283,6 +283,8 @@ pub struct Evaluation {
     pub train_lines: usize,
     /// Lines scored.
     pub test_lines: usize,
+    /// Input lines that fit no unit (no block id, too few fields), left out.
+    pub skipped: u64,
     /// The model's threshold.
     pub threshold: f32,
     /// Per-unit quality (line and block data sets).
@@ -323,6 +325,7 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
         unit: corpus.kind,
         train_lines: trained_lines(corpus, split, mode),
         test_lines: test.len(),
+        skipped: corpus.skipped,
         threshold: model.threshold,
         quality,
         pods,

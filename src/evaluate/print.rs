@@ -20,6 +20,13 @@ pub fn render(e: &Evaluation) -> String {
         e.seconds,
         e.threshold
     );
+    if e.skipped > 0 {
+        let _ = writeln!(
+            s,
+            "  skipped    {} input lines that fit no unit (no block id or too few fields)",
+            e.skipped
+        );
+    }
     if let Some(q) = &e.quality {
         units(&mut s, q);
     }
