@@ -111,6 +111,8 @@ pub struct ModelConfig {
     pub trees: usize,
     /// Lines drawn for each tree.
     pub subsample: usize,
+    /// Share of the score kept by info-level lines of trained models (1 = off).
+    pub info_weight: f32,
 }
 
 impl Default for ModelConfig {
@@ -126,6 +128,7 @@ impl Default for ModelConfig {
             contamination: t.contamination,
             trees: t.trees,
             subsample: t.subsample,
+            info_weight: t.info_weight,
         }
     }
 }
@@ -259,6 +262,7 @@ impl ServiceConfig {
             contamination: self.model.contamination,
             trees: self.model.trees,
             subsample: self.model.subsample,
+            info_weight: self.model.info_weight,
             ..TrainParams::default()
         }
     }
