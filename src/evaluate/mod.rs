@@ -414,6 +414,9 @@ fn top_units(
     model: &Model,
     n: usize,
 ) -> Vec<Shown> {
+    if n == 0 {
+        return Vec::new();
+    }
     let mut order: Vec<usize> = (0..test.len()).collect();
     order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let mut shown: Vec<Shown> = Vec::new();

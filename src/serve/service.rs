@@ -105,19 +105,21 @@ async fn mirror_stats(stats: Arc<LokiStats>, shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         shared.set_source_connected(stats.connected.load(Relaxed));
-        let now = stats.reconnects.load(Relaxed);
-        shared
-            .metrics
-            .loki_reconnects
-            .inc_by(now.saturating_sub(reconnects));
-        reconnects = now;
+        let m = &shared.metrics;
+        advance(
+            &m.loki_reconnects,
+            &mut reconnects,
+            stats.reconnects.load(Relaxed),
+        );
         let now = stats.dropped_entries_reported.load(Relaxed);
-        shared
-            .metrics
-            .loki_dropped_entries
-            .inc_by(now.saturating_sub(dropped));
-        dropped = now;
+        advance(&m.loki_dropped_entries, &mut dropped, now);
     }
+}
+
+/// Adds to `counter` what a source counter gained since `last`, then remembers `now`.
+fn advance(counter: &prometheus_client::metrics::counter::Counter, last: &mut u64, now: u64) {
+    counter.inc_by(now.saturating_sub(*last));
+    *last = now;
 }
 
 /// Runs the alert policy on the stage's per-minute observations and delivers its
