@@ -113,6 +113,8 @@ pub struct ModelConfig {
     pub subsample: usize,
     /// Share of the score kept by info-level lines of trained models (1 = off).
     pub info_weight: f32,
+    /// Share of the score kept by lines made only of known tokens (1 = off).
+    pub known_weight: f32,
 }
 
 impl Default for ModelConfig {
@@ -129,6 +131,7 @@ impl Default for ModelConfig {
             trees: t.trees,
             subsample: t.subsample,
             info_weight: t.info_weight,
+            known_weight: t.known_weight,
         }
     }
 }
@@ -263,6 +266,7 @@ impl ServiceConfig {
             trees: self.model.trees,
             subsample: self.model.subsample,
             info_weight: self.model.info_weight,
+            known_weight: self.model.known_weight,
             ..TrainParams::default()
         }
     }

@@ -234,6 +234,10 @@ struct TrainArgs {
     /// it): lower values rank never-seen errors above never-seen chatter.
     #[arg(long, default_value_t = TrainParams::default().info_weight)]
     info_weight: f32,
+    /// Share of the score kept by lines whose every token was seen in training (1 = off):
+    /// lower values rank lines with a never-seen word above new mixes of familiar words.
+    #[arg(long, default_value_t = TrainParams::default().known_weight)]
+    known_weight: f32,
     /// Learn only from lines before this time (RFC 3339 or Unix nanoseconds), e.g. the end
     /// of a period known to be healthy.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
@@ -282,6 +286,9 @@ struct EvaluateArgs {
     /// Share of the score kept by lines at info level or below (see `train --help`).
     #[arg(long, default_value_t = TrainParams::default().info_weight)]
     info_weight: f32,
+    /// Share of the score kept by lines made only of known tokens (see `train --help`).
+    #[arg(long, default_value_t = TrainParams::default().known_weight)]
+    known_weight: f32,
 }
 
 #[derive(Args)]
@@ -419,6 +426,7 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
             seed: a.seed,
             contamination: a.contamination,
             info_weight: a.info_weight,
+            known_weight: a.known_weight,
             ..TrainParams::default()
         },
         show_top: a.show_top,
@@ -671,6 +679,7 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
         seed: a.seed,
         min_df: a.min_df,
         info_weight: a.info_weight,
+        known_weight: a.known_weight,
         ..TrainParams::default()
     };
     let mut trainer = Trainer::new(params)?;

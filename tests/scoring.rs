@@ -1,5 +1,6 @@
 //! The fast scoring path (score cache, batches, rayon) against a straightforward reference:
-//! normalise -> features -> per-row forest score, one line at a time, nothing cached.
+//! normalise -> features -> per-row forest score, weighted by level and by whether the line
+//! has an unseen token, one line at a time, nothing cached.
 
 use std::path::Path;
 
@@ -27,7 +28,14 @@ fn reference(model: &Model, line: &str, scratch: &mut Scratch) -> f32 {
         .forest
         .score_one(&row)
         .expect("the bundled forest fits");
-    score * model.level_weight(scratch.tokens.level)
+    let tfidf = &model.featurizer.tfidf;
+    let unseen = scratch.tokens.iter().any(|t| !tfidf.lookup(t).seen);
+    let novelty = if unseen {
+        1.0
+    } else {
+        model.meta.params.known_weight
+    };
+    score * model.level_weight(scratch.tokens.level) * novelty
 }
 
 fn assert_same(model: &Model, lines: &[LogLine], fast: &[f32], pass: &str) {

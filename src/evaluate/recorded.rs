@@ -56,6 +56,7 @@ pub fn figures(e: &Evaluation) -> Vec<Figure> {
         setting("train_fraction", e.settings.train_fraction),
         setting("contamination", e.settings.params.contamination),
         setting("info_weight", f64::from(e.settings.params.info_weight)),
+        setting("known_weight", f64::from(e.settings.params.known_weight)),
     ];
     if let Some(q) = &e.quality {
         out.push(higher("f1", q.at_threshold.f1));

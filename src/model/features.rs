@@ -33,6 +33,11 @@ pub const SCALAR_NAMES: [&str; SCALAR_DIMS] = [
     "length",
 ];
 
+/// Whether a feature row (from [`Featurizer::features`]) has a token unseen in training.
+pub fn has_unseen_token(row: &[f32]) -> bool {
+    row.get(PROJECTION_DIMS).is_some_and(|share| *share > 0.0)
+}
+
 /// Learnt vocabulary and template statistics; turns lines into feature vectors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Featurizer {
