@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crate::event::ScoredLine;
 use crate::model::Model;
-use crate::pipeline::aggregate::{burst_surprise, AggregateParams, Aggregator};
+use crate::pipeline::aggregate::{AggregateParams, Aggregator};
 use crate::replay::{run, RunOptions};
 
 use super::alerter::{Alerter, NotifierReport};
@@ -79,8 +79,9 @@ impl WindowLines {
     }
 }
 
-/// One observation per pod (its containers merged) for the window `window` that just
-/// ended: counts of pods whose last line is older are zero.
+/// One observation per pod (its containers merged: counts summed, the highest burst
+/// score) for the span `window` that just ended: pods whose window does not reach it count
+/// zero. A window that goes on for a quiet pod is observed at each of its spans.
 pub fn observations(
     agg: &Aggregator,
     mut lines: BTreeMap<(String, String), Vec<ObservedLine>>,
@@ -88,33 +89,29 @@ pub fn observations(
     threshold: f32,
 ) -> Vec<PodObservation> {
     let params = agg.params();
-    let mut by_pod: BTreeMap<(String, String), (PodObservation, u32)> = BTreeMap::new();
+    let mut by_pod: BTreeMap<(String, String), PodObservation> = BTreeMap::new();
     for w in agg.windows() {
         let s = &w.stats.stream;
         let key = (s.namespace.clone(), s.pod.clone());
-        let (obs, lines_in_window) = by_pod.entry(key).or_insert_with(|| {
-            let obs = PodObservation {
-                namespace: s.namespace.clone(),
-                pod: s.pod.clone(),
-                at_ns: (window + 1).saturating_mul(params.window_ns),
-                score: 0.0,
-                threshold,
-                burst: 0.0,
-                anomalous_in_window: 0,
-                top_lines: Vec::new(),
-            };
-            (obs, 0)
+        let obs = by_pod.entry(key).or_insert_with(|| PodObservation {
+            namespace: s.namespace.clone(),
+            pod: s.pod.clone(),
+            at_ns: (window + 1).saturating_mul(params.window_ns),
+            score: 0.0,
+            threshold,
+            burst: 0.0,
+            anomalous_in_window: 0,
+            top_lines: Vec::new(),
         });
         obs.score = obs.score.max(w.stats.ewma);
         if w.window == window {
             obs.anomalous_in_window += w.anomalous;
-            *lines_in_window += w.lines;
+            obs.burst = obs.burst.max(w.burst);
         }
     }
     by_pod
         .into_iter()
-        .map(|(key, (mut obs, n))| {
-            obs.burst = burst_surprise(obs.anomalous_in_window, n, params.expected_rate);
+        .map(|(key, mut obs)| {
             obs.top_lines = lines.remove(&key).unwrap_or_default();
             obs
         })

@@ -313,7 +313,11 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
     let mut scores = Vec::new();
     model.score_batch(&texts, &mut scores)?;
     let (quality, pods) = match corpus.kind {
-        UnitKind::PodWindow => (None, Some(nezha::alerts(corpus, &test, &scores, &model))),
+        UnitKind::PodWindow => {
+            let warm_up = &corpus.records[..split];
+            let pods = nezha::alerts(corpus, warm_up, &test, &scores, &model)?;
+            (None, Some(pods))
+        }
         _ => (
             Some(unit_figures(corpus, &test, &scores, model.threshold)),
             None,

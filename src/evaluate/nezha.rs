@@ -1,19 +1,23 @@
 //! Pod-window evaluation: does the injected pod's burst score alert during its fault, and
 //! how often do other pods alert for nothing?
 //!
-//! Each pod's lines are folded into one-minute windows exactly as the service does
-//! ([`burst_surprise`] of the window's anomalous count so far); a pod *alerts* when its
-//! window's burst score reaches [`BURST_THRESHOLD`]. Alerts of one pod less than
-//! [`EPISODE_GAP_MINUTES`] apart are one episode, as the alert policy would send them.
+//! Every line, the training part's included (as a service would have seen them), goes
+//! through the service's own [`Aggregator`] with the parameters `replay` and `serve` use,
+//! so the pods' windows and learnt rates are the service's; a pod *alerts* when its
+//! window's burst score reaches [`BURST_THRESHOLD`], and only alerts in the test part
+//! count. Alerts of one pod less than [`EPISODE_GAP_MINUTES`] apart are one episode, as the
+//! alert policy would send them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::datasets::GRACE_NS;
-use super::{Corpus, Record};
+use super::{Corpus, EvalError, Record};
+use crate::event::{LabelNames, LogLine, ScoredLine, Stream};
 use crate::model::Model;
-use crate::pipeline::aggregate::{burst_surprise, BURST_THRESHOLD};
+use crate::pipeline::aggregate::{AggregateParams, Aggregator, BURST_THRESHOLD};
 
 const MINUTE_NS: i64 = 60_000_000_000;
 /// An alert this many minutes after the pod's previous one starts a new episode.
@@ -61,16 +65,6 @@ impl PodAlerts {
     }
 }
 
-/// A pod's current window.
-#[derive(Default)]
-struct Window {
-    minute: i64,
-    lines: u32,
-    anomalous: u32,
-    burst: f32,
-    last_alert_minute: Option<i64>,
-}
-
 /// A pod's burst score after one of its anomalous lines; `alert` when it crossed the
 /// threshold, `new_episode` when that alert starts an episode.
 struct Rise {
@@ -81,16 +75,36 @@ struct Rise {
     new_episode: bool,
 }
 
-/// Replays the scored test lines through per-pod minute windows.
-pub fn alerts(corpus: &Corpus, test: &[&Record], scores: &[f32], model: &Model) -> PodAlerts {
-    let p = model.meta.params.contamination;
-    let rises = pod_bursts(test, scores, model.threshold, p);
+/// Replays the training lines (to warm the pods' windows up) and the scored test lines
+/// through the service's aggregator.
+pub fn alerts(
+    corpus: &Corpus,
+    warm_up: &[Record],
+    test: &[&Record],
+    scores: &[f32],
+    model: &Model,
+) -> Result<PodAlerts, EvalError> {
+    let texts: Vec<&str> = warm_up.iter().map(|r| r.text.as_str()).collect();
+    let mut warm_scores = Vec::new();
+    model.score_batch(&texts, &mut warm_scores)?;
+    let mut replay = PodReplay::new(corpus, model);
+    for (r, &s) in warm_up.iter().zip(&warm_scores) {
+        replay.add(r, s);
+    }
+    replay.rises.clear();
+    for (r, &s) in test.iter().zip(scores) {
+        replay.add(r, s);
+    }
+    Ok(pod_alerts(corpus, test, &replay.rises))
+}
+
+fn pod_alerts(corpus: &Corpus, test: &[&Record], rises: &[Rise]) -> PodAlerts {
     let first_ts = test.first().map_or(i64::MAX, |r| r.ts_ns);
     let faults: Vec<FaultOutcome> = corpus
         .faults
         .iter()
         .filter(|f| f.start_ns >= first_ts)
-        .map(|f| outcome(corpus, f, test, &rises))
+        .map(|f| outcome(corpus, f, test, rises))
         .collect();
     let mut noisy: HashMap<usize, u64> = HashMap::new();
     for a in rises.iter().filter(|a| a.new_episode) {
@@ -119,30 +133,68 @@ pub fn alerts(corpus: &Corpus, test: &[&Record], scores: &[f32], model: &Model) 
     }
 }
 
-fn pod_bursts(test: &[&Record], scores: &[f32], threshold: f32, p: f64) -> Vec<Rise> {
-    let mut windows: HashMap<usize, Window> = HashMap::new();
-    let mut out = Vec::new();
-    for (r, &s) in test.iter().zip(scores) {
-        let w = windows.entry(r.unit).or_default();
+/// The service's aggregator fed with a corpus's lines, noting each pod's burst rises.
+struct PodReplay {
+    agg: Aggregator,
+    threshold: f32,
+    streams: Vec<Arc<Stream>>,
+    /// Per unit: (first span of its window, the window's burst so far, latest alert span).
+    state: Vec<(i64, f32, Option<i64>)>,
+    rises: Vec<Rise>,
+}
+
+impl PodReplay {
+    fn new(corpus: &Corpus, model: &Model) -> Self {
+        let streams = corpus
+            .units
+            .iter()
+            .map(|u| {
+                let labels = BTreeMap::from([("pod".to_string(), u.name.clone())]);
+                Arc::new(Stream::from_labels(labels, &LabelNames::default()))
+            })
+            .collect();
+        Self {
+            agg: Aggregator::new(AggregateParams {
+                expected_rate: model.meta.params.contamination,
+                ..AggregateParams::default()
+            }),
+            threshold: model.threshold,
+            streams,
+            state: vec![(i64::MIN, 0.0, None); corpus.units.len()],
+            rises: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, r: &Record, score: f32) {
+        let (Some(stream), Some(state)) = (self.streams.get(r.unit), self.state.get_mut(r.unit))
+        else {
+            return;
+        };
+        let scored = ScoredLine {
+            log: LogLine {
+                ts_ns: r.ts_ns,
+                stream: Arc::clone(stream),
+                line: String::new(),
+            },
+            score,
+            anomalous: score >= self.threshold,
+        };
+        let Some(pod) = self.agg.add(&scored) else {
+            return;
+        };
+        let (first, burst) = (pod.window_first(), pod.window_burst);
+        let before = if first == state.0 { state.1 } else { 0.0 };
+        (state.0, state.1) = (first, burst);
+        if !scored.anomalous {
+            return;
+        }
         let minute = r.ts_ns.div_euclid(MINUTE_NS);
-        if minute != w.minute {
-            (w.minute, w.lines, w.anomalous, w.burst) = (minute, 0, 0, 0.0);
-        }
-        w.lines += 1;
-        if s < threshold {
-            continue;
-        }
-        w.anomalous += 1;
-        let burst = burst_surprise(w.anomalous, w.lines, p);
-        let alert = burst >= BURST_THRESHOLD && w.burst < BURST_THRESHOLD;
-        w.burst = w.burst.max(burst);
-        let new_episode = alert
-            && w.last_alert_minute
-                .is_none_or(|m| minute - m > EPISODE_GAP_MINUTES);
+        let alert = burst >= BURST_THRESHOLD && before < BURST_THRESHOLD;
+        let new_episode = alert && state.2.is_none_or(|m| minute - m > EPISODE_GAP_MINUTES);
         if burst >= BURST_THRESHOLD {
-            w.last_alert_minute = Some(minute);
+            state.2 = Some(minute);
         }
-        out.push(Rise {
+        self.rises.push(Rise {
             unit: r.unit,
             ts_ns: r.ts_ns,
             burst,
@@ -150,7 +202,6 @@ fn pod_bursts(test: &[&Record], scores: &[f32], threshold: f32, p: f64) -> Vec<R
             new_episode,
         });
     }
-    out
 }
 
 fn in_fault_window(corpus: &Corpus, unit: usize, ts: i64) -> bool {
