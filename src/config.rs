@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::loki::LokiConfig;
 use crate::model::TrainParams;
+use crate::pipeline::aggregate::PodWindows;
 use crate::serve::learn::LearnConfig;
 use crate::serve::StageConfig;
 
@@ -147,6 +148,14 @@ pub struct PodsConfig {
     pub batch_lines: usize,
     /// Pods listed by `/api/v1/pods`.
     pub api_pods: usize,
+    /// Longest burst window, in minutes: a pod's window goes on past its first minute while
+    /// it holds fewer than 50 lines, so that a quiet pod can show a burst. 1 keeps
+    /// one-minute windows.
+    pub window_max_minutes: u32,
+    /// Judge each pod's bursts against its own rate of anomalous lines, learnt from its calm
+    /// windows, instead of the model's contamination: a pod whose healthy lines often look
+    /// odd then needs a bigger burst to alert.
+    pub learn_rate: bool,
 }
 
 impl Default for PodsConfig {
@@ -155,6 +164,18 @@ impl Default for PodsConfig {
             ttl: Duration::from_secs(15 * 60),
             batch_lines: 4096,
             api_pods: 100,
+            window_max_minutes: 1,
+            learn_rate: false,
+        }
+    }
+}
+
+impl PodsConfig {
+    /// The burst-window settings of the aggregator.
+    pub fn windows(&self) -> PodWindows {
+        PodWindows {
+            max_minutes: self.window_max_minutes,
+            learn_rate: self.learn_rate,
         }
     }
 }
@@ -226,6 +247,12 @@ impl ServiceConfig {
                 "with no model file, at least 1000 lines are needed to train one".into(),
             );
         }
+        if !(1..=10).contains(&self.pods.window_max_minutes) {
+            return bad(
+                "pods.window_max_minutes",
+                format!("must be 1 to 10, got {}", self.pods.window_max_minutes),
+            );
+        }
         if self.pods.batch_lines == 0 {
             return bad("pods.batch_lines", "must be at least 1".into());
         }
@@ -278,6 +305,7 @@ impl ServiceConfig {
             batch_lines: self.pods.batch_lines,
             pod_ttl: self.pods.ttl,
             view_pods: self.pods.api_pods,
+            windows: self.pods.windows(),
             initial_training_lines: m.initial_training_lines,
             learn: Some(LearnConfig {
                 retrain_every: (!m.retrain_interval.is_zero()).then_some(m.retrain_interval),
@@ -400,6 +428,21 @@ mod tests {
     }
 
     #[test]
+    fn pod_window_settings_reach_the_scoring_stage() {
+        assert_eq!(
+            parse("", &[]).unwrap().stage().windows,
+            PodWindows::default()
+        );
+        let text = "[pods]\nwindow_max_minutes = 3\n";
+        let c = parse(text, &[("LOGANOMALY_PODS_LEARN_RATE", "true")]).unwrap();
+        let want = PodWindows {
+            max_minutes: 3,
+            learn_rate: true,
+        };
+        assert_eq!(c.stage().windows, want);
+    }
+
+    #[test]
     fn defaults_parse_and_validate() {
         let c = parse("", &[]).unwrap();
         assert_eq!(c.server.listen.port(), 9464);
@@ -488,6 +531,14 @@ mod tests {
         for (text, key) in [
             ("[model]\ncontamination = 0.7\n", "model.contamination"),
             ("[pods]\nbatch_lines = 0\n", "pods.batch_lines"),
+            (
+                "[pods]\nwindow_max_minutes = 0\n",
+                "pods.window_max_minutes",
+            ),
+            (
+                "[pods]\nwindow_max_minutes = 11\n",
+                "pods.window_max_minutes",
+            ),
             ("[pods]\nttl = \"5s\"\n", "pods.ttl"),
             (
                 "[model]\nuse_bundled = false\ninitial_training_lines = 10\n",

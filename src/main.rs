@@ -16,6 +16,7 @@ use loganomaly::event::ScoredLine;
 use loganomaly::input::{self, Format, ReadOptions};
 use loganomaly::loki;
 use loganomaly::model::{self, Model, TrainParams, Trainer};
+use loganomaly::pipeline::aggregate::PodWindows;
 use loganomaly::replay::{self, ReportOptions, RunOptions};
 
 /// The bundled sample, replayed when no file is named.
@@ -289,6 +290,13 @@ struct EvaluateArgs {
     /// Share of the score kept by lines made only of known tokens (see `train --help`).
     #[arg(long, default_value_t = TrainParams::default().known_weight)]
     known_weight: f32,
+    /// Longest burst window of a quiet pod, in minutes, for nezha (`[pods]
+    /// window_max_minutes`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
+    window_max_minutes: u32,
+    /// Judge each pod against its own learnt anomalous rate, for nezha (`[pods] learn_rate`).
+    #[arg(long)]
+    learn_rate: bool,
 }
 
 #[derive(Args)]
@@ -430,6 +438,10 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
             ..TrainParams::default()
         },
         show_top: a.show_top,
+        windows: PodWindows {
+            max_minutes: a.window_max_minutes,
+            learn_rate: a.learn_rate,
+        },
     };
     let modes = match a.mode {
         Some(m) => vec![m],

@@ -251,6 +251,8 @@ pub struct Options {
     pub params: TrainParams,
     /// How many of the most abnormal test units to show with their explanation.
     pub show_top: usize,
+    /// How pods' burst windows are cut and judged (pod-window data sets).
+    pub windows: crate::pipeline::aggregate::PodWindows,
 }
 
 /// An abnormal unit with what drove its score.
@@ -315,7 +317,7 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
     let (quality, pods) = match corpus.kind {
         UnitKind::PodWindow => {
             let warm_up = &corpus.records[..split];
-            let pods = nezha::alerts(corpus, warm_up, &test, &scores, &model)?;
+            let pods = nezha::alerts(corpus, warm_up, &test, &scores, &model, opts.windows)?;
             (None, Some(pods))
         }
         _ => (

@@ -17,7 +17,7 @@ use super::datasets::GRACE_NS;
 use super::{Corpus, EvalError, Record};
 use crate::event::{LabelNames, LogLine, ScoredLine, Stream};
 use crate::model::Model;
-use crate::pipeline::aggregate::{AggregateParams, Aggregator, BURST_THRESHOLD};
+use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodWindows, BURST_THRESHOLD};
 
 const MINUTE_NS: i64 = 60_000_000_000;
 /// An alert this many minutes after the pod's previous one starts a new episode.
@@ -83,11 +83,12 @@ pub fn alerts(
     test: &[&Record],
     scores: &[f32],
     model: &Model,
+    windows: PodWindows,
 ) -> Result<PodAlerts, EvalError> {
     let texts: Vec<&str> = warm_up.iter().map(|r| r.text.as_str()).collect();
     let mut warm_scores = Vec::new();
     model.score_batch(&texts, &mut warm_scores)?;
-    let mut replay = PodReplay::new(corpus, model);
+    let mut replay = PodReplay::new(corpus, model, windows);
     for (r, &s) in warm_up.iter().zip(&warm_scores) {
         replay.add(r, s);
     }
@@ -144,7 +145,7 @@ struct PodReplay {
 }
 
 impl PodReplay {
-    fn new(corpus: &Corpus, model: &Model) -> Self {
+    fn new(corpus: &Corpus, model: &Model, windows: PodWindows) -> Self {
         let streams = corpus
             .units
             .iter()
@@ -154,10 +155,13 @@ impl PodReplay {
             })
             .collect();
         Self {
-            agg: Aggregator::new(AggregateParams {
-                expected_rate: model.meta.params.contamination,
-                ..AggregateParams::default()
-            }),
+            agg: Aggregator::new(
+                AggregateParams {
+                    expected_rate: model.meta.params.contamination,
+                    ..AggregateParams::default()
+                }
+                .with_windows(windows),
+            ),
             threshold: model.threshold,
             streams,
             state: vec![(i64::MIN, 0.0, None); corpus.units.len()],

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use super::{Evaluation, PodAlerts};
 use crate::eval::{Counts, UnitQuality};
 use crate::model::describe;
+use crate::pipeline::aggregate::PodWindows;
 
 /// Formats one evaluation as the text `loganomaly evaluate` prints.
 pub fn render(e: &Evaluation) -> String {
@@ -31,7 +32,7 @@ pub fn render(e: &Evaluation) -> String {
         units(&mut s, q);
     }
     if let Some(p) = &e.pods {
-        pods(&mut s, p);
+        pods(&mut s, p, e.settings.windows);
     }
     for (i, t) in e.top.iter().enumerate() {
         let _ = writeln!(
@@ -70,7 +71,13 @@ fn units(s: &mut String, q: &UnitQuality) {
     let _ = writeln!(s, "  best       {}", counts(&q.best));
 }
 
-fn pods(s: &mut String, p: &PodAlerts) {
+fn pods(s: &mut String, p: &PodAlerts, w: PodWindows) {
+    let _ = writeln!(
+        s,
+        "  windows    up to {} min for quiet pods; each pod's own rate learnt: {}",
+        w.max_minutes,
+        if w.learn_rate { "yes" } else { "no" }
+    );
     let (vd, vn) = p.detected(|f| f.visible);
     let (cd, cn) = p.detected(|f| f.class == "code_defect");
     let (rd, rn) = p.detected(|f| f.class == "resource");

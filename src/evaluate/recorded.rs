@@ -65,6 +65,9 @@ pub fn figures(e: &Evaluation) -> Vec<Figure> {
         out.extend(q.pr_auc.map(|v| higher("pr_auc", v)));
     }
     if let Some(p) = &e.pods {
+        let w = e.settings.windows;
+        out.push(setting("window_max_minutes", f64::from(w.max_minutes)));
+        out.push(setting("learn_rate", f64::from(u8::from(w.learn_rate))));
         let share = |(d, n): (usize, usize)| if n == 0 { 1.0 } else { d as f64 / n as f64 };
         out.push(higher("visible_recall", share(p.detected(|f| f.visible))));
         out.push(higher(

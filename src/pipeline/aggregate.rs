@@ -58,6 +58,36 @@ pub struct AggregateParams {
     pub baseline_half_life_lines: f64,
 }
 
+/// How pods' burst windows are cut and judged: the service's `[pods]` settings that reach
+/// the aggregator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodWindows {
+    /// Longest window, in one-minute spans (see [`AggregateParams::window_max_spans`]).
+    pub max_minutes: u32,
+    /// See [`AggregateParams::learn_rate`].
+    pub learn_rate: bool,
+}
+
+impl Default for PodWindows {
+    fn default() -> Self {
+        Self {
+            max_minutes: 1,
+            learn_rate: false,
+        }
+    }
+}
+
+impl AggregateParams {
+    /// These parameters with the windows `w`.
+    pub fn with_windows(self, w: PodWindows) -> Self {
+        Self {
+            window_max_spans: w.max_minutes,
+            learn_rate: w.learn_rate,
+            ..self
+        }
+    }
+}
+
 impl Default for AggregateParams {
     fn default() -> Self {
         Self {

@@ -15,7 +15,7 @@ use tokio::sync::mpsc::Receiver;
 use crate::event::{rfc3339, LogLine, ScoredLine};
 use crate::metrics::Metrics;
 use crate::model::{Model, TokenWeight};
-use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodStats};
+use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodStats, PodWindows};
 
 use super::learn::{self, LearnConfig, Learner};
 use crate::alert::{observations, Category, PodObservation, WindowLines};
@@ -119,6 +119,8 @@ pub struct StageConfig {
     pub live: bool,
     /// Pods listed by `/api/v1/pods`.
     pub view_pods: usize,
+    /// How pods' burst windows are cut and judged.
+    pub windows: PodWindows,
     /// Replaces credentials in lines before they leave the process.
     pub redact: fn(&str) -> String,
     /// Retraining; `None` keeps the model it starts with.
@@ -136,6 +138,7 @@ impl Default for StageConfig {
             pod_ttl: Duration::from_secs(15 * 60),
             live: true,
             view_pods: 100,
+            windows: PodWindows::default(),
             redact: redact_credentials,
             learn: None,
             initial_training_lines: 50_000,
@@ -246,7 +249,7 @@ pub fn run(mut rx: Receiver<LogLine>, shared: Arc<Shared>, cfg: StageConfig) {
             batch.clear();
             continue;
         };
-        let agg = agg.get_or_insert_with(|| Aggregator::new(aggregate_params(&model)));
+        let agg = agg.get_or_insert_with(|| Aggregator::new(aggregate_params(&model, cfg.windows)));
         let hooks = Hooks {
             learner: learner.as_mut(),
             feed: feed.as_mut(),
@@ -279,7 +282,7 @@ fn finish(
         shared.metrics.lines_dropped.inc_by(untrained.len() as u64);
         return;
     };
-    let agg = agg.get_or_insert_with(|| Aggregator::new(aggregate_params(&model)));
+    let agg = agg.get_or_insert_with(|| Aggregator::new(aggregate_params(&model, cfg.windows)));
     let mut scores = Vec::new();
     score_batch(
         &model,
@@ -311,12 +314,13 @@ fn nanos_since(start: Instant) -> i64 {
     i64::try_from(start.elapsed().as_nanos()).unwrap_or(i64::MAX)
 }
 
-fn aggregate_params(model: &Model) -> AggregateParams {
+fn aggregate_params(model: &Model, windows: PodWindows) -> AggregateParams {
     AggregateParams {
         expected_rate: model.meta.params.contamination,
         top_max_age_ns: Some(15 * 60 * 1_000_000_000),
         ..AggregateParams::default()
     }
+    .with_windows(windows)
 }
 
 /// What else sees each scored line besides the aggregator.
