@@ -15,7 +15,7 @@ use loganomaly::event::LogLine;
 use loganomaly::event::ScoredLine;
 use loganomaly::input::{self, Format, ReadOptions};
 use loganomaly::loki;
-use loganomaly::model::{self, Model, TrainParams, Trainer};
+use loganomaly::model::{self, Model, SessionParams, TrainParams, Trainer};
 use loganomaly::replay::{self, ReportOptions, RunOptions};
 
 /// The bundled sample, replayed when no file is named.
@@ -420,6 +420,11 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
             contamination: a.contamination,
             info_weight: a.info_weight,
             ..TrainParams::default()
+        },
+        session: SessionParams {
+            seed: a.seed,
+            contamination: a.contamination,
+            ..SessionParams::default()
         },
         show_top: a.show_top,
     };
