@@ -65,6 +65,10 @@ pub struct SessionParams {
     pub subsample: usize,
     /// Seed for every random choice.
     pub seed: u64,
+    /// Isolate a session at the first tree node whose training range it falls outside, so
+    /// that mixes never seen in training (a new signature, an unseen template) score as
+    /// novel even on features that training never varied.
+    pub range_check: bool,
 }
 
 impl Default for SessionParams {
@@ -74,6 +78,7 @@ impl Default for SessionParams {
             trees: 100,
             subsample: 256,
             seed: 42,
+            range_check: true,
         }
     }
 }
@@ -376,6 +381,7 @@ impl SessionTrainer {
             .n_trees(p.trees)
             .max_samples(p.subsample.min(self.live.len()))
             .seed(p.seed)
+            .range_check(p.range_check)
             .fit(&DatasetBase::from(rows))?;
         let mut model = SessionModel {
             params: p,
