@@ -13,8 +13,8 @@
 //!   in training still move the vector, with the largest weight;
 //! - a few scalars ([`SCALAR_NAMES`]): how rare the session's exact template counts and its
 //!   set of templates were among the training sessions, the share of its lines whose
-//!   template training never saw, its lines' largest and mean line-model score, and its
-//!   length.
+//!   template training never saw (or saw in one session only), its lines' largest and
+//!   mean line-model score, and its length.
 //!
 //! The threshold is the upper `contamination` quantile of the training sessions' held-out
 //! scores: each training session is scored as if it had not been learnt (its own counts
@@ -40,6 +40,10 @@ use crate::pipeline::normalise::{normalise, Tokens};
 pub const SCALAR_DIMS: usize = 6;
 /// Total width of a session's feature vector.
 pub const DIMS: usize = PROJECTION_DIMS + SCALAR_DIMS;
+/// Templates held by fewer training sessions than this count as unseen (as tokens in
+/// fewer than `min_df` lines do for the line model): so that the unseen share varies among
+/// the training sessions too, and the forest learns how much of it is usual.
+const MIN_SESSIONS: u32 = 2;
 /// Sessions longer than this count as this long in the length feature.
 const LONG_SESSION: usize = 1000;
 
@@ -241,7 +245,7 @@ impl SessionStats {
         let mut unseen_lines = 0u32;
         for &(t, c) in &m.counts {
             let df = Self::seen(&self.template_sessions, t, view);
-            if df == 0 {
+            if df < MIN_SESSIONS {
                 unseen_lines += c;
             }
             terms.push(Term {
@@ -495,17 +499,21 @@ mod tests {
     #[test]
     fn held_out_view_makes_a_single_session_signature_new() {
         let mut stats = SessionStats::default();
-        let m = Mix::of(&session(&[1, 2], 0.1));
+        let m = Mix::of(&session(&[1, 1, 2], 0.1));
+        for other in [&[1, 1][..], &[1, 2, 2], &[1, 3]] {
+            stats.add(&Mix::of(&session(other, 0.1)));
+        }
         stats.add(&m);
-        stats.add(&Mix::of(&session(&[1, 1], 0.1)));
         let (mut live, mut held) = (vec![0.0; DIMS], vec![0.0; DIMS]);
         stats.features(&m, View::Live, &mut Vec::new(), &mut live);
         stats.features(&m, View::HeldOut, &mut Vec::new(), &mut held);
         let s = PROJECTION_DIMS;
         assert!(live[s] < 1.0);
         assert!((held[s] - 1.0).abs() < 1e-6);
-        // template 2 was in this session only: held out, half the lines are unseen
-        assert_eq!((live[s + 2], held[s + 2]), (0.0, 0.5));
+        // template 2 is in two training sessions, this one included: learnt, it counts as
+        // seen; held out, it is in one session only, which counts as unseen
+        assert_eq!(live[s + 2], 0.0);
+        assert!((held[s + 2] - 1.0 / 3.0).abs() < 1e-6, "{}", held[s + 2]);
     }
 
     #[test]
