@@ -294,6 +294,7 @@ pub struct Evaluation {
     /// model's otherwise.
     pub threshold: f32,
     /// How block scores were made (block units only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions: Option<SessionSummary>,
     /// Per-unit quality (line and block data sets).
     pub quality: Option<UnitQuality>,
