@@ -443,7 +443,7 @@ fn top_units(
     let mut worst_line: Vec<Option<usize>> = vec![None; corpus.units.len()];
     for (i, r) in test.iter().enumerate() {
         let w = &mut worst_line[r.unit];
-        if w.map_or(true, |w| scores[i] > scores[w]) {
+        if w.is_none_or(|w| scores[i] > scores[w]) {
             *w = Some(i);
         }
     }

@@ -415,7 +415,7 @@ mod tests {
     /// sometimes a delete: a few mixes, each common.
     fn healthy(i: usize) -> Vec<SessionLine> {
         let mut t = vec![1, 2, 2, 2, 3, 3, 3];
-        t.extend(std::iter::repeat(4).take(i % 3));
+        t.extend(std::iter::repeat_n(4, i % 3));
         if i % 4 == 0 {
             t.extend([5, 5, 5]);
         }
