@@ -187,7 +187,7 @@ impl Mix {
 }
 
 /// How often things were seen among the training sessions.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionStats {
     /// Training sessions.
     sessions: u64,
@@ -272,8 +272,10 @@ fn length(lines: usize) -> f32 {
 }
 
 /// A trained session model: statistics of the training sessions, the forest fitted on
-/// their features and the calibrated threshold.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// their features and the calibrated threshold. Not part of model files yet (its hash maps
+/// would need a sorted persisted form, as the template table has), so it lives as long as
+/// the evaluation that trains it.
+#[derive(Debug, Clone)]
 pub struct SessionModel {
     /// The settings it was trained with.
     pub params: SessionParams,
