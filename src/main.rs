@@ -15,7 +15,7 @@ use loganomaly::event::LogLine;
 use loganomaly::event::ScoredLine;
 use loganomaly::input::{self, Format, ReadOptions};
 use loganomaly::loki;
-use loganomaly::model::{self, Model, TrainParams, Trainer};
+use loganomaly::model::{self, Model, SessionParams, TrainParams, Trainer};
 use loganomaly::pipeline::aggregate::PodWindows;
 use loganomaly::replay::{self, ReportOptions, RunOptions};
 
@@ -436,6 +436,11 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
             info_weight: a.info_weight,
             known_weight: a.known_weight,
             ..TrainParams::default()
+        },
+        session: SessionParams {
+            seed: a.seed,
+            contamination: a.contamination,
+            ..SessionParams::default()
         },
         show_top: a.show_top,
         windows: PodWindows {

@@ -292,4 +292,12 @@ fn evaluate_on_hdfs_scores_blocks_and_finds_most_anomalous_ones() {
         "{pos} anomalous, {neg} normal blocks"
     );
     assert!(q["roc_auc"].as_f64().unwrap() > 0.8, "{q}");
+    // blocks are judged by the session model, at its own threshold
+    let sessions = &evals[0]["sessions"];
+    assert!(
+        sessions["training_sessions"].as_u64().unwrap() > 1000,
+        "{sessions}"
+    );
+    assert_eq!(evals[0]["threshold"], q["at_threshold"]["threshold"]);
+    assert!(q["at_threshold"]["f1"].as_f64().unwrap() > 0.85, "{q}");
 }

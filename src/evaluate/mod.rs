@@ -9,6 +9,7 @@ pub mod datasets;
 mod nezha;
 pub mod print;
 pub mod recorded;
+mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -16,8 +17,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::eval::{unit_quality, UnitQuality};
-use crate::model::{Model, ModelError, TokenWeight, TrainParams, Trainer};
+use crate::model::{Model, ModelError, SessionParams, TokenWeight, TrainParams, Trainer};
 pub use nezha::{FaultOutcome, PodAlerts};
+pub use sessions::SessionSummary;
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +58,8 @@ impl EvalError {
 pub enum UnitKind {
     /// Each line.
     Line,
-    /// A session of lines (an HDFS block): its score is its most abnormal line's.
+    /// A session of lines (an HDFS block): scored by the session model from its mix of
+    /// events and its lines' scores ([`crate::model::session`]).
     Block,
     /// A pod during a fault window: detected when the pod's burst score alerts.
     PodWindow,
@@ -249,6 +252,8 @@ pub struct Options {
     pub train_fraction: f64,
     /// Model settings.
     pub params: TrainParams,
+    /// Session model settings (block units only).
+    pub session: SessionParams,
     /// How many of the most abnormal test units to show with their explanation.
     pub show_top: usize,
     /// How pods' burst windows are cut and judged (pod-window data sets).
@@ -287,8 +292,12 @@ pub struct Evaluation {
     pub test_lines: usize,
     /// Input lines that fit no unit (no block id, too few fields), left out.
     pub skipped: u64,
-    /// The model's threshold.
+    /// The threshold units are judged by: the session model's for blocks, the line
+    /// model's otherwise.
     pub threshold: f32,
+    /// How block scores were made (block units only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionSummary>,
     /// Per-unit quality (line and block data sets).
     pub quality: Option<UnitQuality>,
     /// Per-fault outcome and false alarms (pod-window data sets).
@@ -314,16 +323,26 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
     let texts: Vec<&str> = test.iter().map(|r| r.text.as_str()).collect();
     let mut scores = Vec::new();
     model.score_batch(&texts, &mut scores)?;
+    let (units, threshold, sessions) = match corpus.kind {
+        UnitKind::Block => {
+            let m = sessions::train(corpus, split, mode, &model, &opts.session)?;
+            let summary = SessionSummary {
+                training_sessions: m.stats.sessions(),
+                params: m.params.clone(),
+                line_threshold: model.threshold,
+            };
+            let units = sessions::unit_scores(corpus, &test, &scores, &m)?;
+            (units, m.threshold, Some(summary))
+        }
+        _ => (unit_scores(corpus, &test, &scores), model.threshold, None),
+    };
     let (quality, pods) = match corpus.kind {
         UnitKind::PodWindow => {
             let warm_up = &corpus.records[..split];
             let pods = nezha::alerts(corpus, warm_up, &test, &scores, &model, opts.windows)?;
             (None, Some(pods))
         }
-        _ => (
-            Some(unit_figures(corpus, &test, &scores, model.threshold)),
-            None,
-        ),
+        _ => (Some(unit_figures(corpus, &units, threshold)), None),
     };
     Ok(Evaluation {
         dataset: corpus.name,
@@ -332,10 +351,11 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
         train_lines: trained_lines(corpus, split, mode),
         test_lines: test.len(),
         skipped: corpus.skipped,
-        threshold: model.threshold,
+        threshold,
+        sessions,
         quality,
         pods,
-        top: top_units(corpus, &test, &scores, &model, opts.show_top),
+        top: top_units(corpus, &test, &scores, &units, &model, opts.show_top),
         seconds: start.elapsed().as_secs_f64(),
         settings: opts.clone(),
     })
@@ -351,6 +371,7 @@ fn split_at(corpus: &Corpus, fraction: f64) -> Result<usize, EvalError> {
     Ok((corpus.records.len() as f64 * fraction) as usize)
 }
 
+/// Whether a line of the training part is learnt from in `mode`.
 fn in_training(r: &Record, mode: Mode) -> bool {
     mode == Mode::Unsupervised || !r.anomalous
 }
@@ -404,8 +425,8 @@ fn unit_scores(corpus: &Corpus, test: &[&Record], scores: &[f32]) -> Vec<Option<
     best
 }
 
-fn unit_figures(corpus: &Corpus, test: &[&Record], scores: &[f32], threshold: f32) -> UnitQuality {
-    let mut units: Vec<(f32, bool)> = unit_scores(corpus, test, scores)
+fn unit_figures(corpus: &Corpus, unit_scores: &[Option<f32>], threshold: f32) -> UnitQuality {
+    let mut units: Vec<(f32, bool)> = unit_scores
         .iter()
         .zip(&corpus.units)
         .filter_map(|(s, u)| s.map(|s| (s, u.anomalous)))
@@ -413,39 +434,48 @@ fn unit_figures(corpus: &Corpus, test: &[&Record], scores: &[f32], threshold: f3
     unit_quality(&mut units, threshold)
 }
 
+/// The `n` units with the highest scores, each shown with its most abnormal line.
 fn top_units(
     corpus: &Corpus,
     test: &[&Record],
     scores: &[f32],
+    unit_scores: &[Option<f32>],
     model: &Model,
     n: usize,
 ) -> Vec<Shown> {
     if n == 0 {
         return Vec::new();
     }
-    let mut order: Vec<usize> = (0..test.len()).collect();
-    order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let mut shown: Vec<Shown> = Vec::new();
-    let mut units_done = std::collections::HashSet::new();
-    for i in order {
-        if shown.len() >= n {
-            break;
+    let mut worst_line: Vec<Option<usize>> = vec![None; corpus.units.len()];
+    for (i, r) in test.iter().enumerate() {
+        let w = &mut worst_line[r.unit];
+        if w.is_none_or(|w| scores[i] > scores[w]) {
+            *w = Some(i);
         }
-        let r = test[i];
-        if !units_done.insert(r.unit) {
-            continue;
-        }
-        let tokens = model.explain(&r.text, 5);
-        let category = crate::alert::Category::of_line(&r.text, tokens.iter().any(|t| t.new));
-        let unit = &corpus.units[r.unit];
-        shown.push(Shown {
-            unit: unit.name.clone(),
-            label: unit.label.clone(),
-            score: scores[i],
-            line: r.text.chars().take(300).collect(),
-            tokens,
-            category: category.label(),
-        });
     }
-    shown
+    let mut order: Vec<(usize, f32)> = unit_scores
+        .iter()
+        .enumerate()
+        .filter_map(|(u, s)| s.map(|s| (u, s)))
+        .collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    order
+        .into_iter()
+        .filter_map(|(u, score)| worst_line[u].map(|i| (u, score, test[i])))
+        .take(n)
+        .map(|(u, score, r)| shown(&corpus.units[u], score, r, model))
+        .collect()
+}
+
+fn shown(unit: &Unit, score: f32, r: &Record, model: &Model) -> Shown {
+    let tokens = model.explain(&r.text, 5);
+    let category = crate::alert::Category::of_line(&r.text, tokens.iter().any(|t| t.new));
+    Shown {
+        unit: unit.name.clone(),
+        label: unit.label.clone(),
+        score,
+        line: r.text.chars().take(300).collect(),
+        tokens,
+        category: category.label(),
+    }
 }

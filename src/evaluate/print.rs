@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{Evaluation, PodAlerts};
+use super::{Evaluation, PodAlerts, SessionSummary};
 use crate::eval::{Counts, UnitQuality};
 use crate::model::describe;
 use crate::pipeline::aggregate::PodWindows;
@@ -28,6 +28,9 @@ pub fn render(e: &Evaluation) -> String {
             e.skipped
         );
     }
+    if let Some(m) = &e.sessions {
+        sessions(&mut s, m);
+    }
     if let Some(q) = &e.quality {
         units(&mut s, q);
     }
@@ -48,6 +51,16 @@ pub fn render(e: &Evaluation) -> String {
         );
     }
     s
+}
+
+fn sessions(s: &mut String, m: &SessionSummary) {
+    let p = &m.params;
+    let _ = writeln!(
+        s,
+        "  sessions   learnt from {} training blocks: event mix + line scores -> forest of {} trees x {}; \
+         threshold at contamination {} of held-out block scores (line threshold {:.4})",
+        m.training_sessions, p.trees, p.subsample, p.contamination, m.line_threshold
+    );
 }
 
 fn counts(c: &Counts) -> String {

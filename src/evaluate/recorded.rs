@@ -58,6 +58,11 @@ pub fn figures(e: &Evaluation) -> Vec<Figure> {
         setting("info_weight", f64::from(e.settings.params.info_weight)),
         setting("known_weight", f64::from(e.settings.params.known_weight)),
     ];
+    if let Some(m) = &e.sessions {
+        out.push(setting("session_contamination", m.params.contamination));
+        out.push(setting("session_trees", m.params.trees as f64));
+        out.push(setting("session_subsample", m.params.subsample as f64));
+    }
     if let Some(q) = &e.quality {
         out.push(higher("f1", q.at_threshold.f1));
         out.push(higher("best_f1", q.best.f1));

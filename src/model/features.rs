@@ -128,8 +128,9 @@ impl Featurizer {
     }
 }
 
-/// Adds each distinct term's normalised TF-IDF weight times its ±1/0 code.
-fn project(terms: &mut [Term], out: &mut [f32]) {
+/// Adds each distinct term's normalised TF-IDF weight times its ±1/0 code (also used for
+/// sessions' template counts, see [`super::session`]).
+pub(super) fn project(terms: &mut [Term], out: &mut [f32]) {
     terms.sort_unstable_by_key(|t| t.key);
     let mut norm2 = 0.0f32;
     for_each_distinct(terms, |_, w| norm2 += w * w);

@@ -8,6 +8,7 @@ mod hash;
 pub mod iforest;
 mod persist;
 mod reservoir;
+pub mod session;
 mod templates;
 pub mod tfidf;
 
@@ -15,6 +16,7 @@ pub use error::ModelError;
 pub use features::{Featurizer, Scratch, View, DIMS};
 pub use persist::FORMAT_VERSION;
 pub use reservoir::Reservoir;
+pub use session::{SessionLine, SessionModel, SessionParams, SessionTrainer};
 
 use linfa::traits::Fit;
 use linfa::{DatasetBase, ParamGuard};
@@ -198,6 +200,17 @@ impl Model {
         out: &mut Vec<f32>,
     ) -> Result<(), ModelError> {
         self.score_as(lines, View::Live, out)
+    }
+
+    /// Scores lines as training lines the model had not learnt (their own tokens and
+    /// template counted one time fewer), as the threshold is calibrated: for calibrating
+    /// what is built on line scores, such as the session model ([`session`]).
+    pub fn score_batch_held_out<S: AsRef<str> + Sync>(
+        &self,
+        lines: &[S],
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        self.score_as(lines, View::HeldOut, out)
     }
 
     fn score_as<S: AsRef<str> + Sync>(
