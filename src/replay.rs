@@ -227,10 +227,7 @@ pub fn report(
     };
     let labels = labels_file.as_deref().map(Labels::load).transpose()?;
     let threshold = run_opts.threshold.unwrap_or(model.threshold);
-    let mut agg = Aggregator::new(AggregateParams {
-        expected_rate: model.meta.params.contamination,
-        ..AggregateParams::default()
-    });
+    let mut agg = Aggregator::new(AggregateParams::for_model(model));
     let mut confusion = Confusion::new(threshold);
     let mut anomalous_lines = 0u64;
     let summary = run_batches(path, model, run_opts, |batch, scores| {

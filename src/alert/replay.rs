@@ -161,10 +161,7 @@ pub async fn play(
     mut alerter: Alerter,
     run_on: std::time::Duration,
 ) -> AlertReplay {
-    let mut agg = Aggregator::new(AggregateParams {
-        expected_rate: model.meta.params.contamination,
-        ..AggregateParams::default()
-    });
+    let mut agg = Aggregator::new(AggregateParams::for_model(model));
     let window_ns = agg.params().window_ns.max(1);
     let mut tracker = WindowLines::default();
     let (mut current, mut minutes, mut messages) = (None::<i64>, 0u64, 0usize);

@@ -155,13 +155,7 @@ impl PodReplay {
             })
             .collect();
         Self {
-            agg: Aggregator::new(
-                AggregateParams {
-                    expected_rate: model.meta.params.contamination,
-                    ..AggregateParams::default()
-                }
-                .with_windows(windows),
-            ),
+            agg: Aggregator::new(AggregateParams::for_model(model).with_windows(windows)),
             threshold: model.threshold,
             streams,
             state: vec![(i64::MIN, 0.0, None); corpus.units.len()],

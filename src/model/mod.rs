@@ -32,6 +32,9 @@ use tfidf::DocumentFrequencies;
 /// Lines are featurised and scored in chunks of this many per rayon task.
 const CHUNK: usize = 512;
 
+/// Share of the contamination above the strict threshold ([`Model::strict_threshold`]).
+pub const STRICT_SHARE: f64 = 0.01;
+
 /// Training settings; checked by [`TrainParams::check`] before any work starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainParams {
@@ -155,6 +158,11 @@ pub struct Model {
     pub forest: IsolationForest,
     /// Lines scoring at or above this are anomalous.
     pub threshold: f32,
+    /// Lines scoring at or above this are rare even among anomalous ones: only
+    /// [`STRICT_SHARE`] of the contamination of training lines score as high (held out).
+    /// A few of them make a pod's burst on their own, where they would drown among the
+    /// ordinary anomalous lines of a chatty pod (see [`crate::pipeline::aggregate`]).
+    pub strict_threshold: f32,
     /// This model value's identity in the score cache: scores of other models (a retrained
     /// one, a clone) are never reused.
     #[serde(skip)]
@@ -345,7 +353,7 @@ impl Model {
                 self.forest.n_features()
             ));
         }
-        if !self.threshold.is_finite() {
+        if !self.threshold.is_finite() || !self.strict_threshold.is_finite() {
             return Err("threshold is not a number".into());
         }
         Ok(())
@@ -468,11 +476,13 @@ impl Trainer {
             featurizer,
             forest,
             threshold: 0.0,
+            strict_threshold: 0.0,
             generation: cache::Generation::default(),
         };
         let mut scores = Vec::new();
         model.score_as(self.reservoir.lines(), View::HeldOut, &mut scores)?;
         model.threshold = upper_quantile(&mut scores, p.contamination);
+        model.strict_threshold = upper_quantile(&mut scores, p.contamination * STRICT_SHARE);
         Ok(model)
     }
 }

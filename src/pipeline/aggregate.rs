@@ -7,16 +7,22 @@
 //! It weighs volume and rate together: one odd line in a quiet pod and a handful of false
 //! positives in a chatty one both stay low, while a burst of abnormal lines stands out.
 //!
-//! Two refinements make the score fair to quiet and to noisy pods:
+//! The window's burst score is the more surprising of two counts: its anomalous lines at
+//! rate `p`, and its *strict* lines (scoring above the model's strict threshold, which only
+//! a hundredth of the contamination of healthy lines reach) at rate `p / 100`. A handful of
+//! never-seen error lines in a pod logging hundreds a minute is then a burst, though it
+//! hardly moves the first count.
 //!
-//! * A window lasts at least one `window_ns`, and may go on (up to `window_max_spans` of them,
-//!   1 by default)
-//!   until it holds `window_min_lines` lines: a pod logging fifteen lines a minute cannot
-//!   show much in one minute, but can in three.
-//! * With `learn_rate` (off by default), `p` is the pod's own rate of anomalous lines, learnt from its past windows that stayed
-//!   below [`BURST_THRESHOLD`] (exponentially forgotten, starting from the model's
-//!   contamination), and never lower than the contamination: a pod whose normal lines often
-//!   look odd needs a bigger burst to stand out, while a clean pod is judged as before.
+//! Two refinements, off by default, make the score fairer to quiet and to noisy pods:
+//!
+//! * A window lasts at least one `window_ns`, and may go on (up to `window_max_spans` of
+//!   them) until it holds `window_min_lines` lines: a pod logging fifteen lines a minute
+//!   cannot show much in one minute, but can in three.
+//! * With `learn_rate`, `p` is the pod's own rate of anomalous lines, learnt from its past
+//!   windows that stayed below [`BURST_THRESHOLD`] (exponentially forgotten, starting from
+//!   the model's contamination), and never lower than the contamination: a pod whose normal
+//!   lines often look odd needs a bigger burst to stand out, while a clean pod is judged as
+//!   before.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +31,7 @@ use serde::Serialize;
 
 use crate::event::{ScoredLine, Stream};
 use crate::input::floor_char_boundary;
+use crate::model::{Model, STRICT_SHARE};
 
 /// How lines are folded into pod statistics.
 #[derive(Debug, Clone)]
@@ -56,6 +63,11 @@ pub struct AggregateParams {
     pub baseline_prior_lines: f64,
     /// Lines after which a pod's past counts weigh half as much in its learnt rate.
     pub baseline_half_life_lines: f64,
+    /// Lines scoring at or above this are counted apart ([`crate::model::Model::strict_threshold`]);
+    /// infinite: none are.
+    pub strict_threshold: f32,
+    /// Expected share of lines at or above `strict_threshold` in a healthy pod.
+    pub strict_rate: f64,
 }
 
 /// How pods' burst windows are cut and judged: the service's `[pods]` settings that reach
@@ -78,6 +90,18 @@ impl Default for PodWindows {
 }
 
 impl AggregateParams {
+    /// The defaults for lines scored by `model`: its contamination is the expected rate
+    /// of anomalous lines, its strict threshold marks the rare ones.
+    pub fn for_model(model: &Model) -> Self {
+        let rate = model.meta.params.contamination;
+        Self {
+            expected_rate: rate,
+            strict_threshold: model.strict_threshold,
+            strict_rate: rate * STRICT_SHARE,
+            ..Self::default()
+        }
+    }
+
     /// These parameters with the windows `w`.
     pub fn with_windows(self, w: PodWindows) -> Self {
         Self {
@@ -102,6 +126,8 @@ impl Default for AggregateParams {
             learn_rate: false,
             baseline_prior_lines: 500.0,
             baseline_half_life_lines: 5000.0,
+            strict_threshold: f32::INFINITY,
+            strict_rate: 0.0001,
         }
     }
 }
@@ -198,6 +224,9 @@ pub struct PodStats {
     /// Anomalous lines in the current window.
     #[serde(skip)]
     window_anomalous: u32,
+    /// Lines of the current window at or above the strict threshold.
+    #[serde(skip)]
+    window_strict: u32,
     /// Lines added since the last [`Aggregator::drain_changed`].
     #[serde(skip)]
     pub new_lines: u64,
@@ -229,6 +258,7 @@ impl PodStats {
             base_anomalous: 0.0,
             window_lines: 0,
             window_anomalous: 0,
+            window_strict: 0,
             new_lines: 0,
             new_anomalous: 0,
         }
@@ -267,8 +297,17 @@ impl PodStats {
         self.window = window;
         self.window_lines = 0;
         self.window_anomalous = 0;
+        self.window_strict = 0;
         self.window_burst = 0.0;
         self.window_max = 0.0;
+    }
+
+    /// The current window's burst score: the more surprising of its count of anomalous
+    /// lines at the pod's rate and its count of strict ones at the strict rate.
+    fn burst_now(&self, p: &AggregateParams) -> f32 {
+        let all = burst_surprise(self.window_anomalous, self.window_lines, self.expected_rate);
+        let strict = burst_surprise(self.window_strict, self.window_lines, p.strict_rate);
+        all.max(strict)
     }
 
     /// Folds the window that ends into the pod's learnt rate, unless it was a burst.
@@ -368,7 +407,10 @@ impl Aggregator {
         pod.window_max = pod.window_max.max(scored.score);
         if scored.anomalous {
             pod.window_anomalous = pod.window_anomalous.saturating_add(1);
-            let burst = burst_surprise(pod.window_anomalous, pod.window_lines, pod.expected_rate);
+            if scored.score >= p.strict_threshold {
+                pod.window_strict = pod.window_strict.saturating_add(1);
+            }
+            let burst = pod.burst_now(p);
             pod.window_burst = pod.window_burst.max(burst);
             pod.peak_burst = pod.peak_burst.max(burst);
         }
@@ -609,6 +651,34 @@ mod tests {
                 agg.add(&at(s, m * MIN + i, score));
             }
         }
+    }
+
+    #[test]
+    fn a_few_strict_lines_in_a_chatty_pod_are_a_burst() {
+        let strict = AggregateParams {
+            strict_threshold: 0.85,
+            strict_rate: 0.0001,
+            ..AggregateParams::default()
+        };
+        let (mut with, mut without) = (
+            Aggregator::new(strict.clone()),
+            Aggregator::new(AggregateParams::default()),
+        );
+        let s = stream("chatty");
+        // 300 lines a minute, 8 of them anomalous (0.9, above the strict threshold)
+        feed(&mut with, &s, 0, 1, 300, 8);
+        feed(&mut without, &s, 0, 1, 300, 8);
+        let plain = without.ranked()[0].peak_burst;
+        assert!(plain < BURST_THRESHOLD, "{plain}");
+        let burst = with.ranked()[0].peak_burst;
+        assert!(burst >= BURST_THRESHOLD, "{burst}");
+        // anomalous lines under the strict threshold count only at the ordinary rate
+        let mut mild = Aggregator::new(AggregateParams {
+            strict_threshold: 0.95,
+            ..strict
+        });
+        feed(&mut mild, &s, 0, 1, 300, 8);
+        assert_eq!(mild.ranked()[0].peak_burst, plain);
     }
 
     #[test]

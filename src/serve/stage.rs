@@ -316,9 +316,8 @@ fn nanos_since(start: Instant) -> i64 {
 
 fn aggregate_params(model: &Model, windows: PodWindows) -> AggregateParams {
     AggregateParams {
-        expected_rate: model.meta.params.contamination,
         top_max_age_ns: Some(15 * 60 * 1_000_000_000),
-        ..AggregateParams::default()
+        ..AggregateParams::for_model(model)
     }
     .with_windows(windows)
 }
