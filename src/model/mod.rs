@@ -93,24 +93,9 @@ impl TrainParams {
     /// Rejects values that cannot train a useful model, naming the parameter.
     pub fn check(&self) -> Result<(), ModelError> {
         let bad = |msg: String| Err(ModelError::Params(msg));
-        if !(self.contamination > 0.0 && self.contamination < 0.5) {
-            return bad(format!(
-                "contamination must be in (0, 0.5), got {}",
-                self.contamination
-            ));
-        }
-        if !(self.info_weight > 0.0 && self.info_weight <= 1.0) {
-            return bad(format!(
-                "info_weight must be in (0, 1], got {}",
-                self.info_weight
-            ));
-        }
-        if !(self.known_weight > 0.0 && self.known_weight <= 1.0) {
-            return bad(format!(
-                "known_weight must be in (0, 1], got {}",
-                self.known_weight
-            ));
-        }
+        check_contamination("contamination", self.contamination)?;
+        check_share("info_weight", self.info_weight)?;
+        check_share("known_weight", self.known_weight)?;
         if self.min_df == 0 {
             return bad("min_df must be at least 1".into());
         }
@@ -123,13 +108,38 @@ impl TrainParams {
                 self.reservoir, self.subsample
             ));
         }
-        IsolationForest::params()
-            .n_trees(self.trees)
-            .max_samples(self.subsample)
-            .check()
-            .map(|_| ())
-            .map_err(|e| ModelError::Params(e.to_string()))
+        check_forest(self.trees, self.subsample)
     }
+}
+
+/// Refuses a contamination (named `name`) outside (0, 0.5).
+fn check_contamination(name: &str, value: f64) -> Result<(), ModelError> {
+    if value > 0.0 && value < 0.5 {
+        return Ok(());
+    }
+    Err(ModelError::Params(format!(
+        "{name} must be in (0, 0.5), got {value}"
+    )))
+}
+
+/// Refuses a share of the score (named `name`) outside (0, 1].
+fn check_share(name: &str, value: f32) -> Result<(), ModelError> {
+    if value > 0.0 && value <= 1.0 {
+        return Ok(());
+    }
+    Err(ModelError::Params(format!(
+        "{name} must be in (0, 1], got {value}"
+    )))
+}
+
+/// Refuses tree counts and subsample sizes the isolation forest cannot fit.
+fn check_forest(trees: usize, subsample: usize) -> Result<(), ModelError> {
+    IsolationForest::params()
+        .n_trees(trees)
+        .max_samples(subsample)
+        .check()
+        .map(|_| ())
+        .map_err(|e| ModelError::Params(e.to_string()))
 }
 
 /// What a model file says about how it was made.

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 
 use linfa::traits::Fit;
-use linfa::{DatasetBase, ParamGuard};
+use linfa::DatasetBase;
 use ndarray::Array2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -32,8 +32,9 @@ use serde::{Deserialize, Serialize};
 use super::features::{project, PROJECTION_DIMS};
 use super::hash::{extend, mix, template};
 use super::iforest::IsolationForest;
+use super::templates;
 use super::tfidf::Term;
-use super::{upper_quantile, ModelError};
+use super::{check_contamination, check_forest, upper_quantile, ModelError};
 use crate::pipeline::normalise::{normalise, Tokens};
 
 /// Number of scalar features after the projection.
@@ -90,18 +91,8 @@ impl Default for SessionParams {
 impl SessionParams {
     /// Rejects values that cannot train a useful model, naming the parameter.
     pub fn check(&self) -> Result<(), ModelError> {
-        if !(self.contamination > 0.0 && self.contamination < 0.5) {
-            return Err(ModelError::Params(format!(
-                "session contamination must be in (0, 0.5), got {}",
-                self.contamination
-            )));
-        }
-        IsolationForest::params()
-            .n_trees(self.trees)
-            .max_samples(self.subsample)
-            .check()
-            .map(|_| ())
-            .map_err(|e| ModelError::Params(e.to_string()))
+        check_contamination("session contamination", self.contamination)?;
+        check_forest(self.trees, self.subsample)
     }
 }
 
@@ -225,9 +216,7 @@ impl SessionStats {
 
     /// Rarity in [0, 1]: 0 for something every session had, 1 for something never seen.
     fn rarity(&self, count: u32) -> f32 {
-        let n = self.sessions as f64 + 1.0;
-        let c = f64::from(count) + 1.0;
-        ((n / c).ln() / n.ln().max(f64::MIN_POSITIVE)) as f32
+        templates::rarity(count, self.sessions)
     }
 
     /// Smoothed inverse session frequency, `ln((1 + n) / (1 + df)) + 1`: a template in

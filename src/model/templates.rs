@@ -93,10 +93,16 @@ impl Templates {
     }
 
     fn rarity_of_count(&self, count: u32) -> f32 {
-        let n = self.docs as f64 + 1.0;
-        let c = f64::from(count) + 1.0;
-        ((n / c).ln() / n.ln().max(f64::MIN_POSITIVE)) as f32
+        rarity(count, self.docs)
     }
+}
+
+/// Rarity in [0, 1] of something seen `count` times in `total` training items: 0 when every
+/// item had it, 1 when none did (add-one smoothed log ratio).
+pub(super) fn rarity(count: u32, total: u64) -> f32 {
+    let n = total as f64 + 1.0;
+    let c = f64::from(count) + 1.0;
+    ((n / c).ln() / n.ln().max(f64::MIN_POSITIVE)) as f32
 }
 
 #[cfg(test)]

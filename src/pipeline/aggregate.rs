@@ -548,11 +548,18 @@ mod tests {
     }
 
     fn scored(s: &Arc<Stream>, score: f32, line: &str) -> ScoredLine {
+        let mut l = at(s, 1, score);
+        l.log.line = line.to_string();
+        l
+    }
+
+    /// A line of `s` at `ts`, anomalous from a score of 0.6.
+    fn at(s: &Arc<Stream>, ts: i64, score: f32) -> ScoredLine {
         ScoredLine {
             log: LogLine {
-                ts_ns: 1,
+                ts_ns: ts,
                 stream: Arc::clone(s),
-                line: line.to_string(),
+                line: "x".into(),
             },
             score,
             anomalous: score >= 0.6,
@@ -619,18 +626,6 @@ mod tests {
         AggregateParams {
             window_max_spans: 3,
             ..AggregateParams::default()
-        }
-    }
-
-    fn at(s: &Arc<Stream>, ts: i64, score: f32) -> ScoredLine {
-        ScoredLine {
-            log: LogLine {
-                ts_ns: ts,
-                stream: Arc::clone(s),
-                line: "x".into(),
-            },
-            score,
-            anomalous: score >= 0.6,
         }
     }
 
