@@ -3,10 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::Redactor;
 use crate::loki::LokiConfig;
 use crate::model::TrainParams;
 use crate::pipeline::aggregate::PodWindows;
@@ -299,9 +301,18 @@ impl ServiceConfig {
     }
 
     /// Scoring stage settings.
-    pub fn stage(&self) -> StageConfig {
+    pub fn stage(&self) -> Result<StageConfig, ConfigError> {
         let m = &self.model;
-        StageConfig {
+        let redactor = match &self.alerting {
+            Some(a) => Some(Arc::new(Redactor::new(&a.redact.extra_patterns).map_err(
+                |e| ConfigError::Invalid {
+                    key: "alerting.redact.extra_patterns",
+                    message: e.to_string(),
+                },
+            )?)),
+            None => None,
+        };
+        Ok(StageConfig {
             batch_lines: self.pods.batch_lines,
             pod_ttl: self.pods.ttl,
             view_pods: self.pods.api_pods,
@@ -313,8 +324,9 @@ impl ServiceConfig {
                 min_lines: m.min_retrain_lines,
                 params: self.train_params(),
             }),
+            redactor,
             ..StageConfig::default()
-        }
+        })
     }
 
     /// The effective configuration as TOML, for `check-config`.
@@ -430,7 +442,7 @@ mod tests {
     #[test]
     fn pod_window_settings_reach_the_scoring_stage() {
         assert_eq!(
-            parse("", &[]).unwrap().stage().windows,
+            parse("", &[]).unwrap().stage().unwrap().windows,
             PodWindows::default()
         );
         let text = "[pods]\nwindow_max_minutes = 3\n";
@@ -439,7 +451,7 @@ mod tests {
             max_minutes: 3,
             learn_rate: true,
         };
-        assert_eq!(c.stage().windows, want);
+        assert_eq!(c.stage().unwrap().windows, want);
     }
 
     #[test]

@@ -766,7 +766,7 @@ fn serve_cmd(a: ConfigArgs) -> Result<ExitCode> {
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let mut stage = config.stage();
+        let mut stage = config.stage()?;
         let alerts = start_alerts(config.alerting.as_ref(), &shared, &mut stage)?;
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await

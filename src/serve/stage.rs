@@ -18,7 +18,7 @@ use crate::model::{Model, TokenWeight};
 use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodStats, PodWindows};
 
 use super::learn::{self, LearnConfig, Learner};
-use crate::alert::{observations, Category, PodObservation, WindowLines};
+use crate::alert::{observations, Category, PodObservation, Redactor, WindowLines};
 
 /// Per-minute pod observations for the alert task: (end of the minute in ns, pods).
 pub type AlertBatch = (i64, Vec<PodObservation>);
@@ -121,8 +121,9 @@ pub struct StageConfig {
     pub view_pods: usize,
     /// How pods' burst windows are cut and judged.
     pub windows: PodWindows,
-    /// Replaces credentials in lines before they leave the process.
-    pub redact: fn(&str) -> String,
+    /// Masks credentials in lines before they leave the process: the built-in patterns
+    /// and the alerting config's `redact.extra_patterns`; `None`: the built-in ones only.
+    pub redactor: Option<Arc<Redactor>>,
     /// Retraining; `None` keeps the model it starts with.
     pub learn: Option<LearnConfig>,
     /// With no model at start, train one on this many first lines (they are scored after).
@@ -139,7 +140,7 @@ impl Default for StageConfig {
             live: true,
             view_pods: 100,
             windows: PodWindows::default(),
-            redact: redact_credentials,
+            redactor: None,
             learn: None,
             initial_training_lines: 50_000,
             alerts: None,
@@ -147,11 +148,20 @@ impl Default for StageConfig {
     }
 }
 
-/// The built-in credential redaction of [`crate::alert::Redactor`] (no extra patterns).
+impl StageConfig {
+    /// `line` with its credentials masked by this stage's redactor.
+    pub fn redact(&self, line: &str) -> String {
+        match &self.redactor {
+            Some(r) => r.redact(line).into_owned(),
+            None => redact_credentials(line),
+        }
+    }
+}
+
+/// The built-in credential redaction of [`Redactor`] (no extra patterns).
 pub fn redact_credentials(line: &str) -> String {
-    static REDACTOR: std::sync::OnceLock<Option<crate::alert::Redactor>> =
-        std::sync::OnceLock::new();
-    match REDACTOR.get_or_init(|| crate::alert::Redactor::new(&[]).ok()) {
+    static REDACTOR: std::sync::OnceLock<Option<Redactor>> = std::sync::OnceLock::new();
+    match REDACTOR.get_or_init(|| Redactor::new(&[]).ok()) {
         Some(r) => r.redact(line).into_owned(),
         None => "<line withheld: redaction unavailable>".to_string(),
     }
@@ -389,14 +399,14 @@ fn refresh(agg: &mut Aggregator, model: &Model, shared: &Shared, cfg: &StageConf
     let view: Vec<PodView> = pods
         .into_iter()
         .take(cfg.view_pods)
-        .map(|p| view_of(p, model, cfg.redact))
+        .map(|p| view_of(p, model, cfg))
         .collect();
     if let Ok(mut slot) = shared.pods.write() {
         *slot = view;
     }
 }
 
-fn view_of(p: &PodStats, model: &Model, redact: fn(&str) -> String) -> PodView {
+fn view_of(p: &PodStats, model: &Model, cfg: &StageConfig) -> PodView {
     PodView {
         namespace: p.stream.namespace.clone(),
         pod: p.stream.pod.clone(),
@@ -416,7 +426,7 @@ fn view_of(p: &PodStats, model: &Model, redact: fn(&str) -> String) -> PodView {
                 ViewLine {
                     ts: rfc3339(t.ts_ns),
                     score: t.score,
-                    line: redact(&t.line),
+                    line: cfg.redact(&t.line),
                     tokens,
                     category: category.id(),
                     check_first: category.check_first(),
@@ -502,6 +512,27 @@ mod tests {
         assert!(view.contains("login failed for bob"), "{view}");
         assert!(
             !view.contains("hunter2") && !view.contains("abc123def"),
+            "{view}"
+        );
+    }
+
+    #[test]
+    fn the_pods_view_applies_the_configured_extra_patterns() {
+        let config = crate::config::ServiceConfig::from_toml(
+            "[alerting.redact]\nextra_patterns = [\"acct-[0-9]{6}\"]\n",
+            "test",
+            std::iter::empty(),
+        )
+        .unwrap();
+        let shared = Arc::new(Shared::default());
+        shared.set_model(Arc::new(crate::model::bundled().unwrap()), "bundled");
+        let mut input = lines(50);
+        input[7].line = "charge refused for acct-123456 password=hunter2".into();
+        run_with(&shared, input, config.stage().unwrap());
+        let view = serde_json::to_string(&*shared.pods.read().unwrap()).unwrap();
+        assert!(view.contains("charge refused for"), "{view}");
+        assert!(
+            !view.contains("acct-123456") && !view.contains("hunter2"),
             "{view}"
         );
     }
