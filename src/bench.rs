@@ -27,6 +27,8 @@ pub struct BenchOptions {
     pub python: Option<PathBuf>,
     /// The baseline script (`sklearn_baseline.py`).
     pub baseline: PathBuf,
+    /// Scoring threads of each replay (`--threads`); `None`: one per core.
+    pub threads: Option<usize>,
 }
 
 /// Why a benchmark could not run.
@@ -62,6 +64,8 @@ pub struct Replayed {
     pub lines_per_second: f64,
     /// Peak resident set size of the replay process.
     pub peak_rss_bytes: u64,
+    /// Scoring threads the replay ran with.
+    pub threads: u64,
 }
 
 /// Runs the benchmark, printing progress and results to `out`.
@@ -84,15 +88,16 @@ pub fn run(opts: &BenchOptions, out: &mut impl Write) -> Result<(), BenchError> 
 fn measure(opts: &BenchOptions, file: &Path, out: &mut impl Write) -> Result<(), BenchError> {
     let mut runs = Vec::new();
     for i in 0..opts.runs.max(1) {
-        let r = replay(&opts.exe, file)?;
+        let r = replay(&opts.exe, file, opts.threads)?;
         say(
             out,
             &format!(
-                "replay {}: {} lines in {:.2} s = {:.0} lines/s, peak RSS {:.1} MiB",
+                "replay {}: {} lines in {:.2} s = {:.0} lines/s, threads {}, peak RSS {:.1} MiB",
                 i + 1,
                 r.lines,
                 r.seconds,
                 r.lines_per_second,
+                r.threads,
                 mib(r.peak_rss_bytes)
             ),
         )?;
@@ -103,7 +108,8 @@ fn measure(opts: &BenchOptions, file: &Path, out: &mut impl Write) -> Result<(),
     say(
         out,
         &format!(
-            "loganomaly replay: median {median:.0} lines/s, peak RSS {:.1} MiB ({} runs, load average {})",
+            "loganomaly replay: median {median:.0} lines/s, threads {}, peak RSS {:.1} MiB ({} runs, load average {})",
+            runs.first().map_or(0, |r| r.threads),
             mib(peak),
             runs.len(),
             load_average()
@@ -168,9 +174,13 @@ fn generate(opts: &BenchOptions, dir: &Path, out: &mut impl Write) -> Result<Pat
     Ok(file)
 }
 
-/// Replays `file` in a child process and reads its JSON report.
-fn replay(exe: &Path, file: &Path) -> Result<Replayed, BenchError> {
+/// Replays `file` in a child process (on `threads` scoring threads) and reads its JSON
+/// report.
+fn replay(exe: &Path, file: &Path, threads: Option<usize>) -> Result<Replayed, BenchError> {
     let mut cmd = Command::new(exe);
+    if let Some(n) = threads {
+        cmd.arg("--threads").arg(n.to_string());
+    }
     cmd.arg("replay").arg(file).arg("--json").arg("--no-labels");
     let stdout = output(cmd, "replay")?;
     let bad = |detail: String| BenchError::Child {
@@ -190,6 +200,7 @@ fn replay(exe: &Path, file: &Path) -> Result<Replayed, BenchError> {
         seconds: number("elapsed_seconds")?,
         lines_per_second: number("lines_per_second")?,
         peak_rss_bytes: number("peak_rss_bytes")? as u64,
+        threads: number("threads")? as u64,
     })
 }
 
@@ -241,6 +252,7 @@ mod tests {
             seconds: 1.0,
             lines_per_second: rate,
             peak_rss_bytes: 1,
+            threads: 1,
         }
     }
 

@@ -410,7 +410,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     match cli.command {
         Command::Replay(a) => replay_cmd(a),
-        Command::Bench(a) => bench_cmd(a),
+        Command::Bench(a) => bench_cmd(a, cli.threads),
         Command::Score(a) => score_cmd(a),
         Command::Train(a) => train_cmd(a),
         Command::Generate(a) => generate_cmd(a),
@@ -826,7 +826,7 @@ fn check_config_cmd(a: ConfigArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bench_cmd(a: BenchArgs) -> Result<ExitCode> {
+fn bench_cmd(a: BenchArgs, threads: Option<usize>) -> Result<ExitCode> {
     let opts = loganomaly::bench::BenchOptions {
         exe: std::env::current_exe().context("locating this binary")?,
         lines: a.lines,
@@ -835,6 +835,7 @@ fn bench_cmd(a: BenchArgs) -> Result<ExitCode> {
         file: a.file,
         python: a.python,
         baseline: a.baseline,
+        threads,
     };
     loganomaly::bench::run(&opts, &mut io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)

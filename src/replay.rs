@@ -303,6 +303,7 @@ pub fn report(
         read: summary.read,
         elapsed_seconds: secs,
         peak_rss_bytes: crate::sys::peak_rss_bytes(),
+        threads: rayon::current_num_threads(),
         anomalous_lines,
         anomalous_pods: all.iter().filter(|p| p.anomalous).count(),
         pods_total: all.len(),

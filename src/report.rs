@@ -26,6 +26,8 @@ pub struct ReplayReport {
     pub lines_per_second: f64,
     /// Peak resident memory of the process, in bytes.
     pub peak_rss_bytes: Option<u64>,
+    /// Scoring threads (rayon's pool): throughput figures mean little without it.
+    pub threads: usize,
     /// Lines at or above the threshold.
     pub anomalous_lines: u64,
     /// Pods whose burst score crossed [`BURST_THRESHOLD`].
@@ -160,8 +162,8 @@ impl fmt::Display for ReplayReport {
         });
         writeln!(
             f,
-            "  read       {} lines in {:.2} s: {:.0} lines/s, peak RSS {rss}",
-            self.read.lines, self.elapsed_seconds, self.lines_per_second
+            "  read       {} lines in {:.2} s: {:.0} lines/s, threads {}, peak RSS {rss}",
+            self.read.lines, self.elapsed_seconds, self.lines_per_second, self.threads
         )?;
         let r = &self.read;
         if r.skipped + r.truncated + r.repaired_utf8 + r.empty > 0 {

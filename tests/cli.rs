@@ -102,6 +102,26 @@ fn train_then_replay_then_score_a_generated_file() {
 }
 
 #[test]
+fn bench_replays_with_the_threads_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = generate(dir.path(), 3000);
+    for threads in ["1", "2"] {
+        let out = run(bin()
+            .args(["--threads", threads, "bench", "--runs", "2", "--file"])
+            .arg(&file));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        let replays: Vec<&str> = text.lines().filter(|l| l.starts_with("replay ")).collect();
+        assert_eq!(replays.len(), 2, "{text}");
+        for line in replays {
+            assert!(line.contains("3000 lines"), "{line}");
+            assert!(line.contains(&format!("threads {threads},")), "{line}");
+        }
+        assert!(text.contains("median"), "{text}");
+    }
+}
+
+#[test]
 fn a_damaged_model_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(root().join("models/default.model")).unwrap();
