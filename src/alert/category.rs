@@ -22,6 +22,9 @@ pub enum Category {
     Tls,
     /// Name resolution failures.
     Dns,
+    /// A service it calls is unavailable (no instances, no healthy upstream, 502/503):
+    /// this pod is likely a victim, the cause is downstream.
+    Dependency,
     /// A dependency refuses or resets connections.
     ConnectionRefused,
     /// Timeouts and deadlines.
@@ -87,6 +90,21 @@ const RULES: &[(Category, &[&str])] = &[
             "name resolution",
             "could not resolve",
             "dns",
+        ],
+    ),
+    (
+        Category::Dependency,
+        &[
+            "no instances available",
+            "no healthy upstream",
+            "upstream connect error",
+            "no endpoints available",
+            "service unavailable",
+            "bad gateway",
+            "502 bad",
+            "503 service",
+            "circuit breaker",
+            "circuitbreaker",
         ],
     ),
     (
@@ -198,6 +216,7 @@ impl Category {
             Category::Crash => "crash / panic",
             Category::Tls => "TLS / certificate",
             Category::Dns => "DNS",
+            Category::Dependency => "dependency unavailable",
             Category::ConnectionRefused => "connection refused",
             Category::Timeout => "timeout",
             Category::AuthFailure => "auth failure",
@@ -214,6 +233,7 @@ impl Category {
             Category::Crash => "crash",
             Category::Tls => "tls",
             Category::Dns => "dns",
+            Category::Dependency => "dependency",
             Category::ConnectionRefused => "connection_refused",
             Category::Timeout => "timeout",
             Category::AuthFailure => "auth_failure",
@@ -230,6 +250,7 @@ impl Category {
             Category::Crash => "Read the previous container's logs (`kubectl logs --previous`) from the first stack frame, and check the restart count and the latest rollout.",
             Category::Tls => "Check certificate expiry and the CA bundle (`openssl s_client -connect host:443`) and whether cert-manager renewed it.",
             Category::Dns => "Check CoreDNS health and resolve the failing name from inside the pod (`nslookup`).",
+            Category::Dependency => "The failing calls go to another service: find it in the lines and check its pods, endpoints and alerts first; this pod is likely a victim.",
             Category::ConnectionRefused => "Check the dependency it connects to: is its pod ready and does its Service have endpoints (`kubectl get endpoints`)?",
             Category::Timeout => "Check latency and saturation of the upstream it waits on (slow queries, CPU throttling, load).",
             Category::AuthFailure => "Check for expired or rotated credentials and secrets, and for many failures from one client (credential stuffing).",
@@ -279,6 +300,12 @@ mod tests {
                 Category::Tls,
             ),
             ("dial tcp: lookup db.svc: no such host", Category::Dns),
+            (
+                "Request processing failed; nested exception is java.lang.IllegalStateException: No instances available for ts-basic-service",
+                Category::Dependency,
+            ),
+            ("upstream connect error or disconnect/reset before headers", Category::Dependency),
+            ("GET /api/v1/orders 503 Service Unavailable", Category::Dependency),
             (
                 "write /data/wal: no space left on device",
                 Category::Storage,
