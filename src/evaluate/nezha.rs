@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::datasets::GRACE_NS;
 use super::{Corpus, EvalError, Record};
+use crate::alert::{classify, ObservedLine};
 use crate::event::{LabelNames, LogLine, ScoredLine, Stream};
 use crate::model::Model;
 use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodWindows, BURST_THRESHOLD};
@@ -55,6 +56,23 @@ pub struct PodAlerts {
     pub false_alarms_per_hour: f64,
     /// Pods with at least one false alarm, most first.
     pub noisy_pods: Vec<(String, u64)>,
+    /// Each false alarm, oldest first, with the kind of its pod's anomalous lines.
+    pub false_alarm_list: Vec<FalseAlarm>,
+}
+
+/// A pod alert outside every fault window of its pod.
+#[derive(Debug, Clone, Serialize)]
+pub struct FalseAlarm {
+    /// The pod that alerted.
+    pub pod: String,
+    /// When its burst score crossed the threshold (RFC 3339).
+    pub at: String,
+    /// What its anomalous lines of that minute show (see [`crate::alert::Category`]): a pod that is only
+    /// the victim of a failing dependency says so.
+    pub category: &'static str,
+    /// The other service its anomalous lines of that minute name most often, if any: where
+    /// the trouble of a victim pod comes from.
+    pub names: Option<String>,
 }
 
 impl PodAlerts {
@@ -96,10 +114,74 @@ pub fn alerts(
     for (r, &s) in test.iter().zip(scores) {
         replay.add(r, s);
     }
-    Ok(pod_alerts(corpus, test, &replay.rises))
+    let lines = TestLines {
+        test,
+        scores,
+        threshold: model.threshold,
+    };
+    Ok(pod_alerts(corpus, &lines, &replay.rises))
 }
 
-fn pod_alerts(corpus: &Corpus, test: &[&Record], rises: &[Rise]) -> PodAlerts {
+/// The scored test part.
+struct TestLines<'a> {
+    test: &'a [&'a Record],
+    scores: &'a [f32],
+    threshold: f32,
+}
+
+impl TestLines<'_> {
+    /// `unit`'s anomalous lines in the minute of `ts_ns`.
+    fn anomalous(&self, unit: usize, ts_ns: i64) -> Vec<ObservedLine> {
+        let minute = ts_ns.div_euclid(MINUTE_NS);
+        self.test
+            .iter()
+            .zip(self.scores)
+            .filter(|(r, &s)| {
+                r.unit == unit && r.ts_ns.div_euclid(MINUTE_NS) == minute && s >= self.threshold
+            })
+            .map(|(r, &score)| ObservedLine {
+                ts_ns: r.ts_ns,
+                score,
+                line: r.text.clone(),
+                tokens: Vec::new(),
+            })
+            .collect()
+    }
+}
+
+/// A pod's service: its name without the ReplicaSet and pod suffixes
+/// (`ts-basic-service-5dc8d4f9fd-46997` -> `ts-basic-service`).
+fn service_of(pod: &str) -> &str {
+    let mut parts = pod.rsplitn(3, '-');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(service)) => service,
+        _ => pod,
+    }
+}
+
+/// The service among `services`, other than `own`, that `lines` name most often (whole
+/// words only).
+fn named_service(services: &HashSet<&str>, own: &str, lines: &[ObservedLine]) -> Option<String> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for l in lines {
+        let words = l
+            .line
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .collect::<HashSet<_>>();
+        for w in words {
+            if w != own && services.contains(w) {
+                *counts.entry(w).or_default() += 1;
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map(|(s, _)| s.to_string())
+}
+
+fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
+    let test = lines.test;
     let first_ts = test.first().map_or(i64::MAX, |r| r.ts_ns);
     let faults: Vec<FaultOutcome> = corpus
         .faults
@@ -108,9 +190,19 @@ fn pod_alerts(corpus: &Corpus, test: &[&Record], rises: &[Rise]) -> PodAlerts {
         .map(|f| outcome(corpus, f, test, rises))
         .collect();
     let mut noisy: HashMap<usize, u64> = HashMap::new();
+    let mut false_alarm_list = Vec::new();
+    let services: HashSet<&str> = corpus.units.iter().map(|u| service_of(&u.name)).collect();
     for a in rises.iter().filter(|a| a.new_episode) {
         if !in_fault_window(corpus, a.unit, a.ts_ns) {
             *noisy.entry(a.unit).or_default() += 1;
+            let pod = &corpus.units[a.unit].name;
+            let anomalous = lines.anomalous(a.unit, a.ts_ns);
+            false_alarm_list.push(FalseAlarm {
+                pod: pod.clone(),
+                at: crate::event::rfc3339(a.ts_ns),
+                category: classify(&anomalous).label(),
+                names: named_service(&services, service_of(pod), &anomalous),
+            });
         }
     }
     let false_alarms = noisy.values().sum();
@@ -131,6 +223,7 @@ fn pod_alerts(corpus: &Corpus, test: &[&Record], rises: &[Rise]) -> PodAlerts {
             0.0
         },
         noisy_pods,
+        false_alarm_list,
     }
 }
 
@@ -237,4 +330,44 @@ fn shows_error(line: &str) -> bool {
     ["warn", "error", "exception"]
         .iter()
         .any(|w| lower.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observed(line: &str) -> ObservedLine {
+        ObservedLine {
+            ts_ns: 0,
+            score: 1.0,
+            line: line.into(),
+            tokens: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_pods_service_drops_its_replica_set_and_pod_suffixes() {
+        assert_eq!(
+            service_of("ts-basic-service-5dc8d4f9fd-46997"),
+            "ts-basic-service"
+        );
+        assert_eq!(service_of("coredns-abc"), "coredns-abc");
+    }
+
+    #[test]
+    fn the_service_named_most_often_other_than_its_own_is_found() {
+        let services = HashSet::from(["ts-basic-service", "ts-travel-service", "ts-route-service"]);
+        let lines = [
+            observed("ts-travel-service: No instances available for ts-basic-service"),
+            observed("No instances available for ts-basic-service] with root cause"),
+            observed("GET http://ts-route-service:11178/api/v1/routes 500"),
+            observed("ts-basic-service-extra is not a service; ts-basic is not either"),
+        ];
+        let named = named_service(&services, "ts-travel-service", &lines);
+        assert_eq!(named.as_deref(), Some("ts-basic-service"));
+        assert_eq!(
+            named_service(&services, "ts-travel-service", &lines[3..]),
+            None
+        );
+    }
 }

@@ -106,6 +106,17 @@ fn pods(s: &mut String, p: &PodAlerts, w: PodWindows) {
         p.false_alarms_per_hour,
         noisy(p)
     );
+    for a in &p.false_alarm_list {
+        let names = a
+            .names
+            .as_deref()
+            .map_or(String::new(), |n| format!(", naming {n}"));
+        let _ = writeln!(
+            s,
+            "    false alarm {:<40} {} {}{names}",
+            a.pod, a.at, a.category
+        );
+    }
     for f in &p.faults {
         let _ = writeln!(
             s,
