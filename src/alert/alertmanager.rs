@@ -79,6 +79,7 @@ impl AlertmanagerState {
             ("dashboard_url", pod.dashboard_url.clone()),
             ("logs_url", pod.logs_url.clone()),
             ("explanation", msg.explanation.clone()),
+            ("dependency", pod.dependency.clone()),
         ];
         for (key, value) in extra {
             if let (Some(v), Some(map)) = (value, annotations.as_object_mut()) {

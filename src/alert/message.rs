@@ -53,6 +53,9 @@ pub struct PodView {
     pub category_label: &'static str,
     /// What to check first.
     pub check_first: &'static str,
+    /// The other workload its lines name most often: where a victim pod's trouble likely
+    /// comes from.
+    pub dependency: Option<String>,
     /// Most anomalous lines, highest score first.
     pub top_lines: Vec<LineView>,
     /// Grafana pod dashboard, when configured.
@@ -158,6 +161,7 @@ fn pod_view(a: &PodAlert, cfg: &MessageConfig, redactor: &Redactor) -> PodView {
         category: a.category,
         category_label: a.category.label(),
         check_first: a.category.check_first(),
+        dependency: a.dependency.clone(),
         top_lines: a
             .top_lines
             .iter()

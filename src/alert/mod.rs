@@ -5,6 +5,7 @@
 //! - [`policy`]: the pure state machine (enter, hysteresis, reminders, storm grouping, the
 //!   per-minute cap) over [`PodObservation`]s; time is passed in.
 //! - `category`: lines -> kind of trouble (crash, OOM, TLS…) and what to check first.
+//! - `dependency`: lines -> the other workload they blame, if any.
 //! - `redact`: masks secrets before any line leaves the process.
 //! - `message`: a notice made ready to render (redacted lines, links, times).
 //! - `slack`, `alertmanager`, `webhook`: one renderer per notifier.
@@ -17,6 +18,7 @@ mod alerter;
 mod alertmanager;
 mod category;
 mod config;
+mod dependency;
 mod error;
 mod explain;
 mod message;
@@ -33,6 +35,7 @@ pub use config::{
     AlertConfig, AlertmanagerConfig, DeliveryConfig, ExplainConfig, MessageConfig, PolicyConfig,
     RedactConfig, Secret, SecretSource, SlackConfig, StormConfig, WebhookConfig,
 };
+pub use dependency::{named_workload, workload_of};
 pub use error::{AlertError, DeliveryError};
 pub use message::{LineView, Message, PodView};
 pub use outbox::{http_client, DeliveryStats, StatsSnapshot};

@@ -11,10 +11,11 @@
 //! and at most `max_per_minute` notices go out per minute; what is over the cap is held
 //! back and retried at the next evaluation, so nothing is silently forgotten.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use super::category::{classify, Category};
 use super::config::PolicyConfig;
+use super::dependency::{named_workload, workload_of};
 
 /// One of a pod's anomalous lines, as observed.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +93,9 @@ pub struct PodAlert {
     pub top_lines: Vec<ObservedLine>,
     /// What kind of trouble the lines show.
     pub category: Category,
+    /// The other workload of the cluster the lines name most often: where a victim pod's
+    /// trouble likely comes from (see `dependency`).
+    pub dependency: Option<String>,
 }
 
 /// Who a grouped notice is about.
@@ -331,8 +335,16 @@ impl Policy {
             threshold: last.threshold,
             anomalous_in_window: last.anomalous_in_window,
             category: e.category.unwrap_or_else(|| classify(lines)),
+            dependency: self.named_dependency(pod, lines),
             top_lines: lines.to_vec(),
         }
+    }
+
+    /// The workload other than `pod`'s that `lines` name most often, among those of the
+    /// pods this policy has seen.
+    fn named_dependency(&self, pod: &str, lines: &[ObservedLine]) -> Option<String> {
+        let workloads: HashSet<&str> = self.pods.keys().map(|(_, p)| workload_of(p)).collect();
+        named_workload(&workloads, workload_of(pod), lines)
     }
 
     /// Storm control: one notice per cluster or namespace storm, else one per pod.

@@ -96,8 +96,9 @@ fn pod_blocks(msg: &Message, pod: &PodView, max_lines: usize, blocks: &mut Vec<V
         ]
     }));
     blocks.push(section(&format!(
-        "*Check first:* {}",
-        escape(pod.check_first)
+        "*Check first:* {}{}",
+        escape(pod.check_first),
+        blamed(pod)
     )));
     push_explanation(msg, blocks);
     push_lines(pod, max_lines, blocks);
@@ -140,16 +141,27 @@ fn group_blocks(
         return;
     }
     blocks.push(section(&format!(
-        "*Most abnormal:* `{}/{}` since {} ({}). *Check first:* {}",
+        "*Most abnormal:* `{}/{}` since {} ({}). *Check first:* {}{}",
         worst.namespace,
         worst.pod,
         short_time(&worst.since),
         worst.category_label,
-        escape(worst.check_first)
+        escape(worst.check_first),
+        blamed(worst)
     )));
     push_explanation(msg, blocks);
     push_lines(worst, max_lines.min(3), blocks);
     push_links(worst, blocks);
+}
+
+/// " Its lines name `X`: …" when they blame another workload, else nothing.
+fn blamed(pod: &PodView) -> String {
+    pod.dependency.as_deref().map_or(String::new(), |d| {
+        format!(
+            "\n*Its lines name* `{}`, another workload of the cluster: if it is failing too, start there.",
+            escape(d)
+        )
+    })
 }
 
 fn push_explanation(msg: &Message, blocks: &mut Vec<Value>) {

@@ -15,6 +15,7 @@
 //!     "line_score": 0.76, "line_threshold": 0.615, "anomalous_lines": 43,
 //!     "category": "crash", "category_label": "crash / panic",
 //!     "check_first": "Read the previous container's logs …",
+//!     "dependency": null,          // another workload its lines name, e.g. "payments-db"
 //!     "top_lines": [{ "ts": "2023-11-14T23:12:03.123Z", "score": 0.78, "line": "…redacted…" }],
 //!     "dashboard_url": "https://grafana…", "logs_url": "https://grafana…/explore…"
 //!   }]

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::datasets::GRACE_NS;
 use super::{Corpus, EvalError, Record};
-use crate::alert::{classify, ObservedLine};
+use crate::alert::{classify, named_workload, workload_of, ObservedLine};
 use crate::event::{LabelNames, LogLine, ScoredLine, Stream};
 use crate::model::Model;
 use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodWindows, BURST_THRESHOLD};
@@ -70,7 +70,7 @@ pub struct FalseAlarm {
     /// What its anomalous lines of that minute show (see [`crate::alert::Category`]): a pod that is only
     /// the victim of a failing dependency says so.
     pub category: &'static str,
-    /// The other service its anomalous lines of that minute name most often, if any: where
+    /// The other workload its anomalous lines of that minute name most often, if any: where
     /// the trouble of a victim pod comes from.
     pub names: Option<String>,
 }
@@ -149,37 +149,6 @@ impl TestLines<'_> {
     }
 }
 
-/// A pod's service: its name without the ReplicaSet and pod suffixes
-/// (`ts-basic-service-5dc8d4f9fd-46997` -> `ts-basic-service`).
-fn service_of(pod: &str) -> &str {
-    let mut parts = pod.rsplitn(3, '-');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some(_), Some(_), Some(service)) => service,
-        _ => pod,
-    }
-}
-
-/// The service among `services`, other than `own`, that `lines` name most often (whole
-/// words only).
-fn named_service(services: &HashSet<&str>, own: &str, lines: &[ObservedLine]) -> Option<String> {
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for l in lines {
-        let words = l
-            .line
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-            .collect::<HashSet<_>>();
-        for w in words {
-            if w != own && services.contains(w) {
-                *counts.entry(w).or_default() += 1;
-            }
-        }
-    }
-    counts
-        .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-        .map(|(s, _)| s.to_string())
-}
-
 fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
     let test = lines.test;
     let first_ts = test.first().map_or(i64::MAX, |r| r.ts_ns);
@@ -191,7 +160,7 @@ fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
         .collect();
     let mut noisy: HashMap<usize, u64> = HashMap::new();
     let mut false_alarm_list = Vec::new();
-    let services: HashSet<&str> = corpus.units.iter().map(|u| service_of(&u.name)).collect();
+    let workloads: HashSet<&str> = corpus.units.iter().map(|u| workload_of(&u.name)).collect();
     for a in rises.iter().filter(|a| a.new_episode) {
         if !in_fault_window(corpus, a.unit, a.ts_ns) {
             *noisy.entry(a.unit).or_default() += 1;
@@ -201,7 +170,7 @@ fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
                 pod: pod.clone(),
                 at: crate::event::rfc3339(a.ts_ns),
                 category: classify(&anomalous).label(),
-                names: named_service(&services, service_of(pod), &anomalous),
+                names: named_workload(&workloads, workload_of(pod), &anomalous),
             });
         }
     }
@@ -330,44 +299,4 @@ fn shows_error(line: &str) -> bool {
     ["warn", "error", "exception"]
         .iter()
         .any(|w| lower.contains(w))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn observed(line: &str) -> ObservedLine {
-        ObservedLine {
-            ts_ns: 0,
-            score: 1.0,
-            line: line.into(),
-            tokens: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn a_pods_service_drops_its_replica_set_and_pod_suffixes() {
-        assert_eq!(
-            service_of("ts-basic-service-5dc8d4f9fd-46997"),
-            "ts-basic-service"
-        );
-        assert_eq!(service_of("coredns-abc"), "coredns-abc");
-    }
-
-    #[test]
-    fn the_service_named_most_often_other_than_its_own_is_found() {
-        let services = HashSet::from(["ts-basic-service", "ts-travel-service", "ts-route-service"]);
-        let lines = [
-            observed("ts-travel-service: No instances available for ts-basic-service"),
-            observed("No instances available for ts-basic-service] with root cause"),
-            observed("GET http://ts-route-service:11178/api/v1/routes 500"),
-            observed("ts-basic-service-extra is not a service; ts-basic is not either"),
-        ];
-        let named = named_service(&services, "ts-travel-service", &lines);
-        assert_eq!(named.as_deref(), Some("ts-basic-service"));
-        assert_eq!(
-            named_service(&services, "ts-travel-service", &lines[3..]),
-            None
-        );
-    }
 }

@@ -101,12 +101,11 @@ async fn alerts_reach_alertmanager_route_to_a_receiver_and_resolve() {
     // an episode that started ten minutes ago: two abnormal minutes fire it
     let t0 = now_ns() - 10 * MINUTE;
     for m in 0..2 {
-        alerter
-            .observe(
-                t0 + m * MINUTE,
-                &[obs_at("payments", "api-7", t0 + m * MINUTE, 40.0)],
-            )
-            .await;
+        let at = t0 + m * MINUTE;
+        let mut api = obs_at("payments", "api-7", at, 40.0);
+        api.top_lines[0].line = api.top_lines[0].line.replace("10.0.0.7", "payments-db");
+        let db = obs_at("payments", "payments-db-0", at, 0.0);
+        alerter.observe(at, &[api, db]).await;
     }
     let firing = eventually(Duration::from_secs(20), async || {
         alerts(&client, &base)
@@ -128,6 +127,7 @@ async fn alerts_reach_alertmanager_route_to_a_receiver_and_resolve() {
         firing["annotations"]["dashboard_url"],
         "http://grafana.test/d/pod?pod=api-7"
     );
+    assert_eq!(firing["annotations"]["dependency"], "payments-db");
 
     let routed = receiver.wait_for(1, Duration::from_secs(20)).await;
     let first = routed

@@ -54,6 +54,34 @@ fn a_pod_enters_only_when_the_score_holds_for_enter_for() {
 }
 
 #[test]
+fn an_alert_names_the_other_workload_its_lines_blame() {
+    let mut p = policy();
+    let caller = "ts-travel-service-64469b5b48-25zj6";
+    let blamed = |minute| {
+        let mut o = obs("train", caller, minute, 40.0);
+        o.top_lines[0].line =
+            "Request processing failed: No instances available for ts-basic-service".into();
+        o
+    };
+    let quiet = |minute| obs("train", "ts-basic-service-5dc8d4f9fd-46997", minute, 0.0);
+    p.evaluate(at(0), &[blamed(0), quiet(0)]);
+    let n = p.evaluate(at(1), &[blamed(1), quiet(1)]);
+    let Notice::Pod(alert) = &n[0] else {
+        panic!("{n:?}")
+    };
+    assert_eq!(alert.dependency.as_deref(), Some("ts-basic-service"));
+
+    // a name no pod of the cluster has is no dependency
+    let mut p = policy();
+    p.evaluate(at(0), &[blamed(0)]);
+    let n = p.evaluate(at(1), &[blamed(1)]);
+    let Notice::Pod(alert) = &n[0] else {
+        panic!("{n:?}")
+    };
+    assert_eq!(alert.dependency, None);
+}
+
+#[test]
 fn a_single_abnormal_minute_is_not_an_anomaly() {
     let mut p = policy();
     for m in 0..60 {

@@ -41,6 +41,7 @@ fn alert(ns: &str, pod: &str, line_len: usize) -> PodAlert {
             })
             .collect(),
         category: loganomaly::alert::Category::Crash,
+        dependency: None,
     }
 }
 
@@ -90,6 +91,18 @@ fn a_pod_message_has_header_score_category_lines_check_first_and_links() {
         assert!(s.contains(needle), "missing {needle:?} in {s}");
     }
     assert!(!s.contains("abc3"), "secret in the payload");
+}
+
+#[test]
+fn a_message_names_the_workload_its_lines_blame_and_only_then() {
+    let mut a = alert("travel", "ts-travel-service-64469b5b48-25zj6", 10);
+    let plain = render_slack(&message(&Notice::Pod(a.clone()))).to_string();
+    assert!(!plain.contains("Its lines name"), "{plain}");
+    a.dependency = Some("ts-basic-service".into());
+    let p = render_slack(&message(&Notice::Pod(a)));
+    assert_within_limits(&p);
+    let s = p.to_string();
+    assert!(s.contains("*Its lines name* `ts-basic-service`"), "{s}");
 }
 
 #[test]

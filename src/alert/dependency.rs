@@ -1,0 +1,121 @@
+//! Which other workload a pod's anomalous lines blame.
+//!
+//! A pod whose calls fail (`No instances available for ts-basic-service`, `GET
+//! http://payments-api:8080/… 503`) is often the victim, not the cause. When its anomalous
+//! lines name another workload of the cluster, the alert says which, so the on-call
+//! engineer looks there first. Only names of workloads seen in the cluster count, as
+//! whole words, so ordinary words and IP addresses never do.
+
+use std::collections::{HashMap, HashSet};
+
+use super::policy::ObservedLine;
+
+/// A pod's workload: its name without the pod suffix (`-46997`), the ReplicaSet's
+/// pod-template hash (`-5dc8d4f9fd`) or a StatefulSet ordinal (`-0`), e.g.
+/// `ts-basic-service-5dc8d4f9fd-46997` -> `ts-basic-service`.
+pub fn workload_of(pod: &str) -> &str {
+    let Some((head, last)) = pod.rsplit_once('-') else {
+        return pod;
+    };
+    if !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) && last.len() <= 4 {
+        return head; // StatefulSet ordinal
+    }
+    if last.len() != 5 || !is_alnum(last) {
+        return pod;
+    }
+    match head.rsplit_once('-') {
+        Some((name, hash)) if looks_like_hash(hash) => name,
+        _ => head,
+    }
+}
+
+fn is_alnum(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// A pod-template hash: 6 to 10 lower-case letters and digits, at least one a digit.
+fn looks_like_hash(s: &str) -> bool {
+    (6..=10).contains(&s.len()) && is_alnum(s) && s.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// The workload among `workloads`, other than `own`, that `lines` name most often (a line
+/// counts once per workload); `None` when they name none.
+pub fn named_workload(
+    workloads: &HashSet<&str>,
+    own: &str,
+    lines: &[ObservedLine],
+) -> Option<String> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for l in lines {
+        let words: HashSet<&str> = l
+            .line
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .collect();
+        for w in words {
+            if w != own {
+                if let Some(&known) = workloads.get(w) {
+                    *counts.entry(known).or_default() += 1;
+                }
+            }
+        }
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+        .map(|(w, _)| w.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observed(line: &str) -> ObservedLine {
+        ObservedLine {
+            ts_ns: 0,
+            score: 1.0,
+            line: line.into(),
+            tokens: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn workloads_drop_the_pod_suffix_hash_and_ordinal() {
+        let cases = [
+            ("ts-basic-service-5dc8d4f9fd-46997", "ts-basic-service"),
+            ("fraud-check-79csx67pr-vv265", "fraud-check"),
+            ("fluent-bit-x7k2p", "fluent-bit"),
+            ("postgres-0", "postgres"),
+            ("kafka-12", "kafka"),
+            ("coredns", "coredns"),
+            ("my-job-abc", "my-job-abc"),
+            ("api-server-Q7K2P", "api-server-Q7K2P"),
+        ];
+        for (pod, want) in cases {
+            assert_eq!(workload_of(pod), want, "{pod}");
+        }
+    }
+
+    #[test]
+    fn the_workload_named_most_often_other_than_its_own_is_found() {
+        let workloads =
+            HashSet::from(["ts-basic-service", "ts-travel-service", "ts-route-service"]);
+        let lines = [
+            observed("ts-travel-service: No instances available for ts-basic-service"),
+            observed("No instances available for ts-basic-service] with root cause"),
+            observed("GET http://ts-route-service:11178/api/v1/routes 500"),
+            observed("ts-basic-service-extra is not a workload; ts-basic is not either"),
+        ];
+        let named = named_workload(&workloads, "ts-travel-service", &lines);
+        assert_eq!(named.as_deref(), Some("ts-basic-service"));
+        assert_eq!(
+            named_workload(&workloads, "ts-travel-service", &lines[3..]),
+            None
+        );
+        assert_eq!(
+            named_workload(&workloads, "ts-basic-service", &lines[1..2]),
+            None,
+            "its own name is no dependency"
+        );
+    }
+}
