@@ -59,6 +59,19 @@ pub struct LokiConfig {
     /// History read at start, e.g. `15m` to warm up or train a model; `0s` starts at now.
     #[serde(default, with = "duration_serde")]
     pub backfill: Duration,
+    /// File where each selector's watermark is kept, so that a restart resumes where the
+    /// last run stopped instead of `backfill` back: lines logged while the service was down
+    /// are read, lines read before are not read again (in `tail` mode, the few seconds the
+    /// tail delivered ahead of the reader are). Written atomically every few seconds while
+    /// reading advances and on shutdown; put it on a persistent volume, one per replica.
+    /// A missing file is a first run; an unusable one is reported and `backfill` used.
+    #[serde(default)]
+    pub state_file: Option<PathBuf>,
+    /// With `state_file`: the most history read on start; a resume point older than this
+    /// is brought forward (with a warning saying how much is skipped), so a service that
+    /// was down for a week does not replay the week.
+    #[serde(default = "default_max_catch_up", with = "duration_serde")]
+    pub max_catch_up: Duration,
     /// How far the complete (query_range) window trails now: a line that reaches Loki
     /// later than this after its own timestamp is outside the exactly-once guarantee.
     #[serde(default = "default_settle", with = "duration_serde")]
@@ -149,6 +162,9 @@ fn default_selectors() -> Vec<String> {
 fn default_mode() -> Mode {
     Mode::Poll
 }
+fn default_max_catch_up() -> Duration {
+    Duration::from_secs(3600)
+}
 fn default_settle() -> Duration {
     Duration::from_secs(2)
 }
@@ -208,6 +224,8 @@ impl LokiConfig {
             ca_file: None,
             mode: default_mode(),
             backfill: Duration::ZERO,
+            state_file: None,
+            max_catch_up: default_max_catch_up(),
             settle: default_settle(),
             poll_interval: default_poll_interval(),
             reconcile_interval: default_reconcile_interval(),
@@ -265,6 +283,13 @@ impl LokiConfig {
         if self.max_response_bytes < 1024 * 1024 {
             return bad("max_response_bytes", "must be at least 1 MiB".into());
         }
+        if self
+            .state_file
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return bad("state_file", "must name a file".into());
+        }
         if self.dedup_capacity < 1000 {
             return bad("dedup_capacity", "must be at least 1000".into());
         }
@@ -305,6 +330,7 @@ impl LokiConfig {
             ("request_timeout", self.request_timeout),
             ("tail_idle_timeout", self.tail_idle_timeout),
             ("backoff_min", self.backoff_min),
+            ("max_catch_up", self.max_catch_up),
         ];
         for (key, d) in positive {
             if d.is_zero() {
@@ -337,6 +363,8 @@ impl std::fmt::Debug for LokiConfig {
             .field("ca_file", &self.ca_file)
             .field("mode", &self.mode)
             .field("backfill", &self.backfill)
+            .field("state_file", &self.state_file)
+            .field("max_catch_up", &self.max_catch_up)
             .field("shard", &self.shard)
             .finish_non_exhaustive()
     }
@@ -371,14 +399,22 @@ mod tests {
         assert_eq!(c.page_limit, 5000);
         assert_eq!(c.labels.pod, vec!["pod", "k8s_pod_name"]);
         assert_eq!(c.shard, Shard::default());
+        assert_eq!(c.state_file, None);
+        assert_eq!(c.max_catch_up, Duration::from_secs(3600));
     }
 
     #[test]
     fn durations_and_shard_are_typed() {
         let c = parse(
-            r#"{"url":"https://l","backfill":"15m","settle":"500ms","shard":"2/4","mode":"tail"}"#,
+            r#"{"url":"https://l","backfill":"15m","settle":"500ms","shard":"2/4","mode":"tail",
+                "state_file":"/var/lib/loganomaly/state.json","max_catch_up":"6h"}"#,
         )
         .unwrap();
+        assert_eq!(
+            c.state_file.as_deref(),
+            Some(std::path::Path::new("/var/lib/loganomaly/state.json"))
+        );
+        assert_eq!(c.max_catch_up, Duration::from_secs(6 * 3600));
         assert_eq!(c.backfill, Duration::from_secs(900));
         assert_eq!(c.settle, Duration::from_millis(500));
         assert_eq!(c.shard, "2/4".parse().unwrap());
@@ -429,6 +465,12 @@ mod tests {
         let mut c = ok.clone();
         c.max_line_bytes = 10;
         assert_eq!(key_of(&c), "max_line_bytes");
+        let mut c = ok.clone();
+        c.state_file = Some(PathBuf::new());
+        assert_eq!(key_of(&c), "state_file");
+        let mut c = ok.clone();
+        c.max_catch_up = Duration::ZERO;
+        assert_eq!(key_of(&c), "max_catch_up");
         let mut c = ok;
         c.labels.pod.clear();
         assert_eq!(key_of(&c), "labels.pod");

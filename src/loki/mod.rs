@@ -15,7 +15,8 @@
 //!
 //! Files: [`config`](LokiConfig) settings; `auth` secrets and TLS; `wire` JSON types;
 //! `query` HTTP and paging; `tail` websocket; `ledger` exactly-once bookkeeping;
-//! `shard` stream sharding; `source` the tasks; `stats` counters; `error` errors.
+//! `shard` stream sharding; `source` the tasks; `state` the resume points kept across
+//! restarts (`state_file`); `stats` counters; `error` errors.
 
 mod auth;
 mod config;
@@ -24,6 +25,7 @@ mod ledger;
 mod query;
 mod shard;
 mod source;
+mod state;
 mod stats;
 mod tail;
 mod wire;

@@ -1,7 +1,9 @@
 //! The source: per selector a complete reader (poll) and, in tail mode, a websocket tail,
-//! sharing one [`Ledger`]; reconnects with backoff; backpressure through the channel.
+//! sharing one [`Ledger`]; reconnects with backoff; backpressure through the channel;
+//! with a state file, starts where the last run stopped and keeps that point saved.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +17,7 @@ use super::config::{LokiConfig, Mode};
 use super::error::LokiError;
 use super::ledger::{Catalog, Claim, Item, Ledger};
 use super::query::{Client, RangeReader};
+use super::state::{self, Saver, Watermarks, SAVE_EVERY};
 use super::stats::LokiStats;
 use super::tail::{Tail, TailParams};
 use crate::event::LogLine;
@@ -27,6 +30,10 @@ use crate::input::floor_char_boundary;
 /// refuses (400), or credentials refused before anything was ever read. Everything else
 /// (connection refused, 429, 5xx, closed tails) is retried with backoff and counted in
 /// `stats`. When `out` is full, reading waits: nothing is dropped.
+///
+/// With `state_file` set, each selector starts where the last run stopped (see
+/// `max_catch_up`) and that point is saved as reading advances and once more on return;
+/// a line counts as delivered once `out` accepted it.
 pub async fn run(
     cfg: LokiConfig,
     out: Sender<LogLine>,
@@ -55,34 +62,77 @@ pub async fn run(
         shared.cfg.shard,
         shared.cfg.backfill
     );
-    let mut tasks = spawn_lanes(&shared);
-    tokio::select! {
+    let lanes = lanes(&shared, state::starts(&shared.cfg, now_ns()));
+    let mut saver = shared.cfg.state_file.clone().map(Saver::new);
+    let mut tasks = spawn_lanes(&shared, &lanes);
+    let result = tokio::select! {
         () = shutdown => Ok(()),
         Some(done) = tasks.join_next() => match done {
             Ok(result) => result,
             Err(e) => Err(LokiError::Internal(e.to_string())),
         },
+        () = keep_saving(&lanes, saver.as_mut()) => Ok(()),
+    };
+    // stopped tasks deliver nothing more, so the last save is exact
+    tasks.shutdown().await;
+    if let Some(saver) = &mut saver {
+        saver.finish(&resume_points(&lanes));
     }
+    result
 }
 
-/// Starts, per selector, the reader and (tail mode) the tail; they share a lane.
-fn spawn_lanes(shared: &Arc<Shared>) -> JoinSet<Result<(), LokiError>> {
-    let start = now_ns().saturating_sub(nanos(shared.cfg.backfill));
+/// One lane per selector, each starting at its entry of `starts`.
+fn lanes(shared: &Shared, starts: Vec<i64>) -> Vec<Arc<Lane>> {
+    let cfg = &shared.cfg;
+    cfg.selectors
+        .iter()
+        .zip(starts)
+        .map(|(selector, start)| {
+            Arc::new(Lane {
+                selector: selector.clone(),
+                state: Mutex::new(LaneState {
+                    ledger: Ledger::new(start, cfg.dedup_capacity),
+                    catalog: Catalog::new(cfg.labels.to_names(), cfg.shard),
+                }),
+                resume_at: AtomicI64::new(start),
+            })
+        })
+        .collect()
+}
+
+/// Starts, per lane, the reader and (tail mode) the tail.
+fn spawn_lanes(shared: &Arc<Shared>, lanes: &[Arc<Lane>]) -> JoinSet<Result<(), LokiError>> {
     let mut tasks = JoinSet::new();
-    for selector in &shared.cfg.selectors {
-        let lane = Arc::new(Lane {
-            selector: selector.clone(),
-            state: Mutex::new(LaneState {
-                ledger: Ledger::new(start, shared.cfg.dedup_capacity),
-                catalog: Catalog::new(shared.cfg.labels.to_names(), shared.cfg.shard),
-            }),
-        });
-        tasks.spawn(read_loop(Arc::clone(shared), Arc::clone(&lane)));
+    for lane in lanes {
+        tasks.spawn(read_loop(Arc::clone(shared), Arc::clone(lane)));
         if shared.cfg.mode == Mode::Tail {
-            tasks.spawn(tail_loop(Arc::clone(shared), lane));
+            tasks.spawn(tail_loop(Arc::clone(shared), Arc::clone(lane)));
         }
     }
     tasks
+}
+
+/// Writes the lanes' resume points every [`SAVE_EVERY`] (when they moved); never returns.
+///
+/// The write is synchronous: the file is tiny, and a write that no `await` can cut in two
+/// never races the last save on shutdown.
+async fn keep_saving(lanes: &[Arc<Lane>], saver: Option<&mut Saver>) {
+    let Some(saver) = saver else {
+        return std::future::pending().await;
+    };
+    let mut tick = tokio::time::interval(SAVE_EVERY);
+    loop {
+        tick.tick().await;
+        saver.save(&resume_points(lanes));
+    }
+}
+
+/// Each selector's resume point, as the state file keeps them.
+fn resume_points(lanes: &[Arc<Lane>]) -> Watermarks {
+    lanes
+        .iter()
+        .map(|l| (l.selector.clone(), l.resume_at.load(Ordering::Relaxed)))
+        .collect()
 }
 
 /// What every task of the source shares.
@@ -101,6 +151,10 @@ struct Shared {
 struct Lane {
     selector: String,
     state: Mutex<LaneState>,
+    /// Where a restart resumes: the reader has delivered every entry below it and none at
+    /// or above it. It trails the ledger's watermark, which moves when a page is claimed,
+    /// before its lines are sent.
+    resume_at: AtomicI64,
 }
 
 /// Dedup and stream interning of one selector, locked briefly (never across an await).
@@ -172,7 +226,7 @@ async fn read_window(shared: &Shared, lane: &Lane) -> Result<Flow, LokiError> {
         if shared.cfg.mode == Mode::Tail {
             shared.stats.recovered(items.len() as u64);
         }
-        if let Flow::Stop = deliver(shared, items).await {
+        if let Flow::Stop = deliver_page(shared, lane, items, reader.cursor()).await {
             return Ok(Flow::Stop);
         }
     }
@@ -252,26 +306,73 @@ fn claim_tail(shared: &Shared, lane: &Lane, streams: Vec<super::wire::StreamValu
     kept
 }
 
-/// Sends items to the scorer, waiting while its queue is full (backpressure).
-async fn deliver(shared: &Shared, items: Vec<Item>) -> Flow {
-    let max = shared.cfg.max_line_bytes;
+/// Sends a claimed page, sorted by timestamp, to the scorer, one timestamp at a time.
+/// The lane's resume point moves to each timestamp before its lines are sent and to
+/// `cursor` at the end, so a restart after a stop neither loses nor repeats a line.
+async fn deliver_page(shared: &Shared, lane: &Lane, items: Vec<Item>, cursor: i64) -> Flow {
+    let mut group: Vec<Item> = Vec::new();
     for it in items {
-        let mut line = it.line;
-        if line.len() > max {
-            line.truncate(floor_char_boundary(&line, max));
-            shared.stats.truncated();
+        if group.last().is_some_and(|g| g.ts != it.ts) {
+            if let Flow::Stop = send_group(shared, lane, std::mem::take(&mut group)).await {
+                return Flow::Stop;
+            }
         }
-        let log = LogLine {
-            ts_ns: it.ts,
-            stream: Arc::clone(&it.info.stream),
-            line,
-        };
-        if shared.out.send(log).await.is_err() {
+        group.push(it);
+    }
+    if let Flow::Stop = send_group(shared, lane, group).await {
+        return Flow::Stop;
+    }
+    lane.resume_at.fetch_max(cursor, Ordering::Relaxed);
+    Flow::Continue
+}
+
+/// Sends the lines of one timestamp together: room for all of them is reserved first (a
+/// cancelled reservation sends nothing), so a stop never splits them, unless there are
+/// more than the queue holds.
+async fn send_group(shared: &Shared, lane: &Lane, group: Vec<Item>) -> Flow {
+    let Some(ts) = group.first().map(|it| it.ts) else {
+        return Flow::Continue;
+    };
+    lane.resume_at.fetch_max(ts, Ordering::Relaxed);
+    let mut group = group.into_iter();
+    while group.len() > 0 {
+        let n = group.len().min(shared.out.max_capacity());
+        let Ok(permits) = shared.out.reserve_many(n).await else {
             return Flow::Stop;
+        };
+        for (permit, it) in permits.zip(group.by_ref()) {
+            permit.send(log_line(shared, it));
+            shared.stats.delivered(ts, now_ns());
         }
-        shared.stats.delivered(it.ts, now_ns());
     }
     Flow::Continue
+}
+
+/// Sends items to the scorer, waiting while its queue is full (backpressure).
+async fn deliver(shared: &Shared, items: Vec<Item>) -> Flow {
+    for it in items {
+        let ts = it.ts;
+        if shared.out.send(log_line(shared, it)).await.is_err() {
+            return Flow::Stop;
+        }
+        shared.stats.delivered(ts, now_ns());
+    }
+    Flow::Continue
+}
+
+/// The line handed to the scorer, cut to `max_line_bytes` (counted).
+fn log_line(shared: &Shared, it: Item) -> LogLine {
+    let max = shared.cfg.max_line_bytes;
+    let mut line = it.line;
+    if line.len() > max {
+        line.truncate(floor_char_boundary(&line, max));
+        shared.stats.truncated();
+    }
+    LogLine {
+        ts_ns: it.ts,
+        stream: Arc::clone(&it.info.stream),
+        line,
+    }
 }
 
 /// Logs and counts a retryable error and returns the wait; returns fatal ones.
@@ -335,7 +436,8 @@ fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-fn nanos(d: Duration) -> i64 {
+/// A duration in nanoseconds, saturated.
+pub(super) fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 

@@ -142,7 +142,7 @@ async fn invalid_settings_are_refused_before_connecting() {
 
 /// A `Write` into shared memory, for capturing logs.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(super) struct Captured(pub(super) Arc<Mutex<Vec<u8>>>);
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

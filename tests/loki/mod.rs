@@ -8,6 +8,7 @@ mod fake;
 mod faults;
 mod measure;
 mod serve;
+mod state;
 mod streaming;
 
 use std::collections::BTreeSet;
@@ -94,14 +95,25 @@ impl Running {
     }
 
     /// Stops the source and returns its result.
-    pub async fn stop(mut self) -> Result<(), LokiError> {
+    pub async fn stop(self) -> Result<(), LokiError> {
+        self.stop_and_drain().await.0
+    }
+
+    /// Stops the source; returns its result and the lines it sent that were not received
+    /// yet (they count as delivered).
+    pub async fn stop_and_drain(mut self) -> (Result<(), LokiError>, Vec<LogLine>) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        tokio::time::timeout(Duration::from_secs(10), self.task)
+        let result = tokio::time::timeout(Duration::from_secs(10), &mut self.task)
             .await
             .expect("source stops on shutdown")
-            .expect("source task does not panic")
+            .expect("source task does not panic");
+        let mut rest = Vec::new();
+        while let Ok(l) = self.rx.try_recv() {
+            rest.push(l);
+        }
+        (result, rest)
     }
 
     /// Waits (bounded) for the source to end by itself, e.g. on a fatal error.
