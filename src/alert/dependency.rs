@@ -8,8 +8,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::policy::ObservedLine;
-
 /// A pod's workload: its name without the pod suffix (`-46997`), the ReplicaSet's
 /// pod-template hash (`-5dc8d4f9fd`) or a StatefulSet ordinal (`-0`), e.g.
 /// `ts-basic-service-5dc8d4f9fd-46997` -> `ts-basic-service`.
@@ -41,15 +39,14 @@ fn looks_like_hash(s: &str) -> bool {
 
 /// The workload among `workloads`, other than `own`, that `lines` name most often (a line
 /// counts once per workload); `None` when they name none.
-pub fn named_workload(
+pub fn named_workload<'a>(
     workloads: &HashSet<&str>,
     own: &str,
-    lines: &[ObservedLine],
+    lines: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    for l in lines {
-        let words: HashSet<&str> = l
-            .line
+    for line in lines {
+        let words: HashSet<&str> = line
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
             .collect();
         for w in words {
@@ -69,15 +66,6 @@ pub fn named_workload(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn observed(line: &str) -> ObservedLine {
-        ObservedLine {
-            ts_ns: 0,
-            score: 1.0,
-            line: line.into(),
-            tokens: Vec::new(),
-        }
-    }
 
     #[test]
     fn workloads_drop_the_pod_suffix_hash_and_ordinal() {
@@ -101,19 +89,19 @@ mod tests {
         let workloads =
             HashSet::from(["ts-basic-service", "ts-travel-service", "ts-route-service"]);
         let lines = [
-            observed("ts-travel-service: No instances available for ts-basic-service"),
-            observed("No instances available for ts-basic-service] with root cause"),
-            observed("GET http://ts-route-service:11178/api/v1/routes 500"),
-            observed("ts-basic-service-extra is not a workload; ts-basic is not either"),
+            "ts-travel-service: No instances available for ts-basic-service",
+            "No instances available for ts-basic-service] with root cause",
+            "GET http://ts-route-service:11178/api/v1/routes 500",
+            "ts-basic-service-extra is not a workload; ts-basic is not either",
         ];
-        let named = named_workload(&workloads, "ts-travel-service", &lines);
+        let named = named_workload(&workloads, "ts-travel-service", lines);
         assert_eq!(named.as_deref(), Some("ts-basic-service"));
         assert_eq!(
-            named_workload(&workloads, "ts-travel-service", &lines[3..]),
+            named_workload(&workloads, "ts-travel-service", [lines[3]]),
             None
         );
         assert_eq!(
-            named_workload(&workloads, "ts-basic-service", &lines[1..2]),
+            named_workload(&workloads, "ts-basic-service", [lines[1]]),
             None,
             "its own name is no dependency"
         );

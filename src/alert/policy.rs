@@ -344,7 +344,11 @@ impl Policy {
     /// pods this policy has seen.
     fn named_dependency(&self, pod: &str, lines: &[ObservedLine]) -> Option<String> {
         let workloads: HashSet<&str> = self.pods.keys().map(|(_, p)| workload_of(p)).collect();
-        named_workload(&workloads, workload_of(pod), lines)
+        named_workload(
+            &workloads,
+            workload_of(pod),
+            lines.iter().map(|l| l.line.as_str()),
+        )
     }
 
     /// Storm control: one notice per cluster or namespace storm, else one per pod.

@@ -170,7 +170,11 @@ fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
                 pod: pod.clone(),
                 at: crate::event::rfc3339(a.ts_ns),
                 category: classify(&anomalous).label(),
-                names: named_workload(&workloads, workload_of(pod), &anomalous),
+                names: named_workload(
+                    &workloads,
+                    workload_of(pod),
+                    anomalous.iter().map(|l| l.line.as_str()),
+                ),
             });
         }
     }

@@ -5,6 +5,7 @@
 //! Prometheus series of the pods that changed, evicts idle pods, and refreshes the view
 //! served by `/api/v1/pods`. When the channel closes it finishes the lines it holds.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -18,7 +19,9 @@ use crate::model::{Model, TokenWeight};
 use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodStats, PodWindows};
 
 use super::learn::{self, LearnConfig, Learner};
-use crate::alert::{observations, Category, PodObservation, Redactor, WindowLines};
+use crate::alert::{
+    named_workload, observations, workload_of, Category, PodObservation, Redactor, WindowLines,
+};
 
 /// Per-minute pod observations for the alert task: (end of the minute in ns, pods).
 pub type AlertBatch = (i64, Vec<PodObservation>);
@@ -87,6 +90,9 @@ pub struct PodView {
     pub anomalous_lines: u64,
     /// Latest line's time (RFC 3339).
     pub last_seen: String,
+    /// The other workload its top lines name most often: where a victim pod's trouble
+    /// likely comes from.
+    pub dependency: Option<String>,
     /// Most anomalous recent lines, redacted.
     pub top_lines: Vec<ViewLine>,
 }
@@ -395,18 +401,20 @@ fn refresh(agg: &mut Aggregator, model: &Model, shared: &Shared, cfg: &StageConf
     }
     shared.metrics.pods_tracked.set(agg.len() as i64);
     let mut pods: Vec<&PodStats> = agg.pods().collect();
+    let workloads: HashSet<&str> = pods.iter().map(|p| workload_of(&p.stream.pod)).collect();
     pods.sort_by(|a, b| b.recent_burst().total_cmp(&a.recent_burst()));
     let view: Vec<PodView> = pods
         .into_iter()
         .take(cfg.view_pods)
-        .map(|p| view_of(p, model, cfg))
+        .map(|p| view_of(p, model, cfg, &workloads))
         .collect();
     if let Ok(mut slot) = shared.pods.write() {
         *slot = view;
     }
 }
 
-fn view_of(p: &PodStats, model: &Model, cfg: &StageConfig) -> PodView {
+fn view_of(p: &PodStats, model: &Model, cfg: &StageConfig, workloads: &HashSet<&str>) -> PodView {
+    let own = workload_of(&p.stream.pod);
     PodView {
         namespace: p.stream.namespace.clone(),
         pod: p.stream.pod.clone(),
@@ -417,6 +425,7 @@ fn view_of(p: &PodStats, model: &Model, cfg: &StageConfig) -> PodView {
         lines: p.lines,
         anomalous_lines: p.anomalous,
         last_seen: rfc3339(p.last_ts),
+        dependency: named_workload(workloads, own, p.top.iter().map(|t| t.line.as_str())),
         top_lines: p
             .top
             .iter()
@@ -535,6 +544,34 @@ mod tests {
             !view.contains("acct-123456") && !view.contains("hunter2"),
             "{view}"
         );
+    }
+
+    #[test]
+    fn the_pods_view_names_the_workload_a_pods_lines_blame() {
+        let shared = Arc::new(Shared::default());
+        shared.set_model(Arc::new(crate::model::bundled().unwrap()), "bundled");
+        let mut input = lines(50);
+        input[7].line = "dial tcp: connect to payments-db:5432: connection refused".into();
+        let db = BTreeMap::from([
+            ("namespace".to_string(), "shop".to_string()),
+            ("pod".to_string(), "payments-db-0".to_string()),
+        ]);
+        input.push(LogLine {
+            ts_ns: 50_000_000,
+            stream: Arc::new(Stream::from_labels(db, &LabelNames::default())),
+            line: "checkpoint complete".into(),
+        });
+        run_with(&shared, input, StageConfig::default());
+        let pods = shared.pods.read().unwrap();
+        let of = |name: &str| {
+            pods.iter()
+                .find(|p| p.pod == name)
+                .unwrap()
+                .dependency
+                .clone()
+        };
+        assert_eq!(of("cart-1").as_deref(), Some("payments-db"));
+        assert_eq!(of("payments-db-0"), None);
     }
 
     #[test]
