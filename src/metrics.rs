@@ -83,6 +83,8 @@ pub struct Metrics {
     pub loki_reconnects: Counter,
     /// Entries Loki reported as dropped from its tail.
     pub loki_dropped_entries: Counter,
+    /// Failed writes of the Loki state file (a restart would resume from an older point).
+    pub loki_state_save_failures: Counter,
     /// Now minus the timestamp of the line being scored.
     pub ingest_lag_seconds: FloatGauge,
     /// Time to score one batch.
@@ -137,6 +139,7 @@ impl Metrics {
             lines_dropped: Counter::default(),
             loki_reconnects: Counter::default(),
             loki_dropped_entries: Counter::default(),
+            loki_state_save_failures: Counter::default(),
             ingest_lag_seconds: FloatGauge::default(),
             scoring_duration_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             source_up: Gauge::default(),
@@ -201,6 +204,11 @@ impl Metrics {
             "loki_dropped_entries",
             "Entries Loki reported dropped from its live tail",
             self.loki_dropped_entries.clone(),
+        );
+        r.register(
+            "loki_state_save_failures",
+            "Failed writes of the Loki state file: a restart would resume from an older point",
+            self.loki_state_save_failures.clone(),
         );
         r.register(
             "ingest_lag_seconds",

@@ -71,7 +71,7 @@ pub async fn run(
             Ok(result) => result,
             Err(e) => Err(LokiError::Internal(e.to_string())),
         },
-        () = keep_saving(&lanes, saver.as_mut()) => Ok(()),
+        () = keep_saving(&lanes, saver.as_mut(), &shared.stats) => Ok(()),
     };
     // stopped tasks deliver nothing more, so the last save is exact
     tasks.shutdown().await;
@@ -112,18 +112,21 @@ fn spawn_lanes(shared: &Arc<Shared>, lanes: &[Arc<Lane>]) -> JoinSet<Result<(), 
     tasks
 }
 
-/// Writes the lanes' resume points every [`SAVE_EVERY`] (when they moved); never returns.
+/// Writes the lanes' resume points every [`SAVE_EVERY`] (when they moved), counting failed
+/// writes in `stats`; never returns.
 ///
 /// The write is synchronous: the file is tiny, and a write that no `await` can cut in two
 /// never races the last save on shutdown.
-async fn keep_saving(lanes: &[Arc<Lane>], saver: Option<&mut Saver>) {
+async fn keep_saving(lanes: &[Arc<Lane>], saver: Option<&mut Saver>, stats: &LokiStats) {
     let Some(saver) = saver else {
         return std::future::pending().await;
     };
     let mut tick = tokio::time::interval(SAVE_EVERY);
     loop {
         tick.tick().await;
-        saver.save(&resume_points(lanes));
+        if !saver.save(&resume_points(lanes)) {
+            stats.state_save_failed();
+        }
     }
 }
 

@@ -39,6 +39,9 @@ pub struct LokiStats {
     pub reconnects: AtomicU64,
     /// Failed requests or connections.
     pub errors: AtomicU64,
+    /// Failed writes of the state file (`state_file`): while they fail, a restart would
+    /// resume from an older point.
+    pub state_save_failures: AtomicU64,
     /// Now minus the timestamp of the last line handed to the scorer, in milliseconds.
     pub ingest_lag_ms: AtomicU64,
     /// Whether the last request (and, in tail mode, the tail) succeeded.
@@ -59,6 +62,10 @@ impl LokiStats {
             .lock()
             .map(|e| e.clone())
             .unwrap_or_default()
+    }
+
+    pub(crate) fn state_save_failed(&self) {
+        self.state_save_failures.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn received(&self, n: u64) {

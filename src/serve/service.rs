@@ -100,7 +100,7 @@ pub async fn loki_source(cfg: LokiConfig, ctx: SourceContext) {
 /// Copies the source's counters into the exported metrics.
 async fn mirror_stats(stats: Arc<LokiStats>, shared: Arc<Shared>) {
     use std::sync::atomic::Ordering::Relaxed;
-    let (mut reconnects, mut dropped) = (0u64, 0u64);
+    let (mut reconnects, mut dropped, mut unsaved) = (0u64, 0u64, 0u64);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
@@ -113,6 +113,8 @@ async fn mirror_stats(stats: Arc<LokiStats>, shared: Arc<Shared>) {
         );
         let now = stats.dropped_entries_reported.load(Relaxed);
         advance(&m.loki_dropped_entries, &mut dropped, now);
+        let now = stats.state_save_failures.load(Relaxed);
+        advance(&m.loki_state_save_failures, &mut unsaved, now);
     }
 }
 

@@ -217,3 +217,30 @@ async fn a_stop_mid_page_neither_loses_nor_repeats_a_line() {
     got.extend(finish(second, 1500 - got.len()).await);
     assert_exactly_once(&got, &fake.all());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_file_that_cannot_be_written_is_counted_and_reading_goes_on() {
+    let fake = FakeLoki::start(SEC, 1_000_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("a-file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let mut cfg = quick(&fake.url(), Mode::Poll);
+    cfg.state_file = Some(not_a_dir.join("state.json"));
+    let s = streams(2);
+    fake.push(lines(&s, now_ns() - MIN_NS, 200, "kept"));
+    let mut src = start(cfg, 1024);
+    let got = src.collect(200, 30 * SEC, Duration::from_millis(500)).await;
+    assert_exactly_once(&got, &fake.all());
+    let deadline = Instant::now() + 10 * SEC;
+    while src
+        .stats
+        .state_save_failures
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        assert!(Instant::now() < deadline, "no failed save counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (result, _) = src.stop_and_drain().await;
+    result.unwrap();
+}
