@@ -8,7 +8,7 @@
 //! count. Alerts of one pod less than [`EPISODE_GAP_MINUTES`] apart are one episode, as the
 //! alert policy would send them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -39,6 +39,10 @@ pub struct FaultOutcome {
     pub visible: bool,
     /// Whether the pod alerted between the start and a minute after the end.
     pub detected: bool,
+    /// Whether the alert policy would have told the on-call engineer in that span: the
+    /// pod's burst score held at the threshold for two consecutive minutes (`enter_for`
+    /// of one minute, the default), as [`crate::alert::Policy`] decides at each minute's end.
+    pub held: bool,
     /// Highest burst score of the pod in that span.
     pub peak_burst: f32,
 }
@@ -58,6 +62,44 @@ pub struct PodAlerts {
     pub noisy_pods: Vec<(String, u64)>,
     /// Each false alarm, oldest first, with the kind of its pod's anomalous lines.
     pub false_alarm_list: Vec<FalseAlarm>,
+    /// False alarms the alert policy would have sent (score held two minutes), per hour.
+    pub held_false_alarms_per_hour: f64,
+}
+
+/// Per unit, the minutes at whose end the alert policy holds the pod abnormal: the burst
+/// score reached the threshold in that minute and in the one before.
+fn held_alerts(rises: &[Rise]) -> HashMap<usize, Vec<i64>> {
+    let mut above: HashMap<usize, BTreeSet<i64>> = HashMap::new();
+    for r in rises.iter().filter(|r| r.burst >= BURST_THRESHOLD) {
+        above
+            .entry(r.unit)
+            .or_default()
+            .insert(r.ts_ns.div_euclid(MINUTE_NS));
+    }
+    above
+        .into_iter()
+        .map(|(unit, minutes)| {
+            let held = minutes
+                .iter()
+                .copied()
+                .filter(|m| minutes.contains(&(m - 1)));
+            (unit, held.collect())
+        })
+        .collect()
+}
+
+/// The held minutes of `minutes` (ascending) that start an episode: none held in the
+/// [`EPISODE_GAP_MINUTES`] before.
+fn episode_starts(minutes: &[i64]) -> impl Iterator<Item = i64> + '_ {
+    minutes.iter().enumerate().filter_map(|(i, &m)| {
+        let new = i == 0 || m - minutes[i - 1] > EPISODE_GAP_MINUTES;
+        new.then_some(m)
+    })
+}
+
+/// When the policy decides on minute `m`: at its end.
+fn decided_at(m: i64) -> i64 {
+    (m + 1).saturating_mul(MINUTE_NS)
 }
 
 /// A pod alert outside every fault window of its pod.
@@ -78,8 +120,22 @@ pub struct FalseAlarm {
 impl PodAlerts {
     /// `(detected, total)` of the faults that `keep` selects.
     pub fn detected(&self, keep: impl Fn(&FaultOutcome) -> bool) -> (usize, usize) {
+        self.count(keep, |f| f.detected)
+    }
+
+    /// `(held, total)` of the faults that `keep` selects: those the alert policy would have
+    /// sent.
+    pub fn held(&self, keep: impl Fn(&FaultOutcome) -> bool) -> (usize, usize) {
+        self.count(keep, |f| f.held)
+    }
+
+    fn count(
+        &self,
+        keep: impl Fn(&FaultOutcome) -> bool,
+        hit: impl Fn(&FaultOutcome) -> bool,
+    ) -> (usize, usize) {
         let kept: Vec<&FaultOutcome> = self.faults.iter().filter(|f| keep(f)).collect();
-        (kept.iter().filter(|f| f.detected).count(), kept.len())
+        (kept.iter().filter(|f| hit(f)).count(), kept.len())
     }
 }
 
@@ -152,11 +208,12 @@ impl TestLines<'_> {
 fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
     let test = lines.test;
     let first_ts = test.first().map_or(i64::MAX, |r| r.ts_ns);
+    let held = held_alerts(rises);
     let faults: Vec<FaultOutcome> = corpus
         .faults
         .iter()
         .filter(|f| f.start_ns >= first_ts)
-        .map(|f| outcome(corpus, f, test, rises))
+        .map(|f| outcome(corpus, f, test, rises, &held))
         .collect();
     let mut noisy: HashMap<usize, u64> = HashMap::new();
     let mut false_alarm_list = Vec::new();
@@ -178,6 +235,11 @@ fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
             });
         }
     }
+    let held_false = held
+        .iter()
+        .flat_map(|(&u, ms)| episode_starts(ms).map(move |m| (u, decided_at(m))))
+        .filter(|&(u, t)| !in_fault_window(corpus, u, t))
+        .count();
     let false_alarms = noisy.values().sum();
     let minutes: HashSet<i64> = test.iter().map(|r| r.ts_ns.div_euclid(MINUTE_NS)).collect();
     let hours = minutes.len() as f64 / 60.0;
@@ -197,6 +259,11 @@ fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
         },
         noisy_pods,
         false_alarm_list,
+        held_false_alarms_per_hour: if hours > 0.0 {
+            held_false as f64 / hours
+        } else {
+            0.0
+        },
     }
 }
 
@@ -276,7 +343,13 @@ fn in_fault_window(corpus: &Corpus, unit: usize, ts: i64) -> bool {
         .any(|f| &f.pod == pod && ts >= f.start_ns && ts <= f.end_ns + GRACE_NS)
 }
 
-fn outcome(corpus: &Corpus, f: &super::Fault, test: &[&Record], rises: &[Rise]) -> FaultOutcome {
+fn outcome(
+    corpus: &Corpus,
+    f: &super::Fault,
+    test: &[&Record],
+    rises: &[Rise],
+    held: &HashMap<usize, Vec<i64>>,
+) -> FaultOutcome {
     let unit = corpus.units.iter().position(|u| u.name == f.pod);
     let during = |ts: i64| ts >= f.start_ns && ts <= f.end_ns + GRACE_NS;
     let mine: Vec<&Rise> = rises
@@ -293,6 +366,9 @@ fn outcome(corpus: &Corpus, f: &super::Fault, test: &[&Record], rises: &[Rise]) 
         start: crate::event::rfc3339(f.start_ns),
         visible,
         detected: mine.iter().any(|a| a.alert),
+        held: unit
+            .and_then(|u| held.get(&u))
+            .is_some_and(|ms| ms.iter().any(|&m| during(decided_at(m)))),
         peak_burst: mine.iter().map(|a| a.burst).fold(0.0, f32::max),
     }
 }
@@ -303,4 +379,39 @@ fn shows_error(line: &str) -> bool {
     ["warn", "error", "exception"]
         .iter()
         .any(|w| lower.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rise(unit: usize, minute: i64, burst: f32) -> Rise {
+        Rise {
+            unit,
+            ts_ns: minute * MINUTE_NS + 1,
+            burst,
+            alert: false,
+            new_episode: false,
+        }
+    }
+
+    #[test]
+    fn the_policy_holds_a_pod_after_two_minutes_at_the_threshold() {
+        let rises = [
+            rise(0, 10, 12.0), // one minute alone: never held
+            rise(0, 20, 9.5),
+            rise(0, 21, 3.0),
+            rise(0, 21, 30.0), // the minute reaches the threshold later
+            rise(0, 22, 10.0),
+            rise(0, 40, 9.0),
+            rise(0, 41, 9.0),
+            rise(1, 5, 8.9),
+            rise(1, 6, 50.0),
+        ];
+        let held = held_alerts(&rises);
+        assert_eq!(held[&0], vec![21, 22, 41]);
+        assert!(held.get(&1).is_none_or(Vec::is_empty));
+        assert_eq!(episode_starts(&held[&0]).collect::<Vec<_>>(), vec![21, 41]);
+        assert_eq!(decided_at(21), 22 * MINUTE_NS);
+    }
 }

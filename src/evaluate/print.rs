@@ -106,6 +106,14 @@ fn pods(s: &mut String, p: &PodAlerts, w: PodWindows) {
         p.false_alarms_per_hour,
         noisy(p)
     );
+    let (hv, _) = p.held(|f| f.visible);
+    let (hc, _) = p.held(|f| f.class == "code_defect");
+    let (hr, _) = p.held(|f| f.class == "resource");
+    let _ = writeln!(
+        s,
+        "  policy     held two minutes (enter_for 1m): {hv}/{vn}, {hc}/{cn}, {hr}/{rn}; {:.2} false alerts/h",
+        p.held_false_alarms_per_hour
+    );
     for a in &p.false_alarm_list {
         let names = a
             .names
@@ -120,13 +128,14 @@ fn pods(s: &mut String, p: &PodAlerts, w: PodWindows) {
     for f in &p.faults {
         let _ = writeln!(
             s,
-            "    {} {:<16} {:<40} {} error line: {:<3} peak burst {:6.1}",
+            "    {} {:<16} {:<40} {} error line: {:<3} peak burst {:6.1}{}",
             if f.detected { "hit " } else { "miss" },
             f.kind,
             f.pod,
             f.start,
             if f.visible { "yes" } else { "no" },
-            f.peak_burst
+            f.peak_burst,
+            if f.held { ", held" } else { "" }
         );
     }
 }
