@@ -1,10 +1,11 @@
 //! The replay report: what was read, how fast, and which pods look abnormal and why.
 
+use std::collections::HashSet;
 use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use crate::alert::Category;
+use crate::alert::{named_workload, workload_of, Category};
 
 use crate::eval::Quality;
 use crate::input::ReadStats;
@@ -88,6 +89,9 @@ pub struct PodReport {
     pub category: &'static str,
     /// What the on-call engineer should check first.
     pub check_first: &'static str,
+    /// The other workload its top lines name most often: where a victim pod's trouble
+    /// likely comes from.
+    pub dependency: Option<String>,
 }
 
 /// Quality against labels.
@@ -109,7 +113,9 @@ const WHY_TOKENS: usize = 4;
 impl ReplayReport {
     /// Every pod, ranked, with the tokens that explain its most anomalous line.
     pub fn pods(agg: &Aggregator, model: &Model) -> Vec<PodReport> {
-        agg.ranked()
+        let ranked = agg.ranked();
+        let workloads: HashSet<&str> = ranked.iter().map(|p| workload_of(&p.stream.pod)).collect();
+        ranked
             .iter()
             .enumerate()
             .map(|(i, p)| {
@@ -136,6 +142,11 @@ impl ReplayReport {
                     why,
                     category: category.id(),
                     check_first: category.check_first(),
+                    dependency: named_workload(
+                        &workloads,
+                        workload_of(&p.stream.pod),
+                        p.top.iter().map(|t| t.line.as_str()),
+                    ),
                     top_lines: p.top.clone(),
                 }
             })
@@ -234,6 +245,12 @@ fn write_pod(f: &mut fmt::Formatter<'_>, p: &PodReport) -> fmt::Result {
         p.category.replace('_', " "),
         p.check_first
     )?;
+    if let Some(d) = &p.dependency {
+        writeln!(
+            f,
+            "      names: {d}, another workload here: if it is failing too, start there"
+        )?;
+    }
     Ok(())
 }
 

@@ -60,6 +60,12 @@ fn replay_prints_a_readable_report() {
     for needle in ["lines/s", "peak RSS", "NAMESPACE/POD", "why:", "ROC-AUC"] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+    // the ledger's errors in the database outage name the database's workload
+    let ledger = text
+        .split("\n!")
+        .find(|pod| pod.contains("payments/ledger-"))
+        .unwrap_or_else(|| panic!("no anomalous ledger pod in:\n{text}"));
+    assert!(ledger.contains("names: postgres,"), "{ledger}");
 }
 
 #[test]
