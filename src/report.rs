@@ -1,11 +1,10 @@
 //! The replay report: what was read, how fast, and which pods look abnormal and why.
 
-use std::collections::HashSet;
 use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use crate::alert::{named_workload, workload_of, Category};
+use crate::alert::{Category, Workloads};
 
 use crate::eval::Quality;
 use crate::input::ReadStats;
@@ -114,7 +113,7 @@ impl ReplayReport {
     /// Every pod, ranked, with the tokens that explain its most anomalous line.
     pub fn pods(agg: &Aggregator, model: &Model) -> Vec<PodReport> {
         let ranked = agg.ranked();
-        let workloads: HashSet<&str> = ranked.iter().map(|p| workload_of(&p.stream.pod)).collect();
+        let workloads = Workloads::of(ranked.iter().map(|p| p.stream.pod.as_str()));
         ranked
             .iter()
             .enumerate()
@@ -142,11 +141,8 @@ impl ReplayReport {
                     why,
                     category: category.id(),
                     check_first: category.check_first(),
-                    dependency: named_workload(
-                        &workloads,
-                        workload_of(&p.stream.pod),
-                        p.top.iter().map(|t| t.line.as_str()),
-                    ),
+                    dependency: workloads
+                        .named_by(&p.stream.pod, p.top.iter().map(|t| t.line.as_str())),
                     top_lines: p.top.clone(),
                 }
             })

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 /// A pod's workload: its name without the pod suffix (`-46997`), the ReplicaSet's
 /// pod-template hash (`-5dc8d4f9fd`) or a StatefulSet ordinal (`-0`), e.g.
 /// `ts-basic-service-5dc8d4f9fd-46997` -> `ts-basic-service`.
-pub fn workload_of(pod: &str) -> &str {
+fn workload_of(pod: &str) -> &str {
     let Some((head, last)) = pod.rsplit_once('-') else {
         return pod;
     };
@@ -37,30 +37,42 @@ fn looks_like_hash(s: &str) -> bool {
     (6..=10).contains(&s.len()) && is_alnum(s) && s.bytes().any(|b| b.is_ascii_digit())
 }
 
-/// The workload among `workloads`, other than `own`, that `lines` name most often (a line
-/// counts once per workload); `None` when they name none.
-pub fn named_workload<'a>(
-    workloads: &HashSet<&str>,
-    own: &str,
-    lines: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for line in lines {
-        let words: HashSet<&str> = line
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-            .collect();
-        for w in words {
-            if w != own {
-                if let Some(&known) = workloads.get(w) {
-                    *counts.entry(known).or_default() += 1;
+/// The workloads of a cluster, from its pods' names: what a pod's lines may blame.
+#[derive(Debug, Default)]
+pub struct Workloads<'a>(HashSet<&'a str>);
+
+impl<'a> Workloads<'a> {
+    /// The workloads of `pods` (pod names).
+    pub fn of(pods: impl IntoIterator<Item = &'a str>) -> Self {
+        Self(pods.into_iter().map(workload_of).collect())
+    }
+
+    /// The workload other than `pod`'s own that `lines` name most often (a line counts
+    /// once per workload); `None` when they name none.
+    pub fn named_by<'l>(
+        &self,
+        pod: &str,
+        lines: impl IntoIterator<Item = &'l str>,
+    ) -> Option<String> {
+        let own = workload_of(pod);
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for line in lines {
+            let words: HashSet<&str> = line
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .collect();
+            for w in words {
+                if w != own {
+                    if let Some(&known) = self.0.get(w) {
+                        *counts.entry(known).or_default() += 1;
+                    }
                 }
             }
         }
+        counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+            .map(|(w, _)| w.to_string())
     }
-    counts
-        .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-        .map(|(w, _)| w.to_string())
 }
 
 #[cfg(test)]
@@ -86,22 +98,23 @@ mod tests {
 
     #[test]
     fn the_workload_named_most_often_other_than_its_own_is_found() {
-        let workloads =
-            HashSet::from(["ts-basic-service", "ts-travel-service", "ts-route-service"]);
+        let workloads = Workloads::of([
+            "ts-basic-service-5dc8d4f9fd-46997",
+            "ts-travel-service-64469b5b48-25zj6",
+            "ts-route-service-b6c59fb57-zv8dt",
+        ]);
         let lines = [
             "ts-travel-service: No instances available for ts-basic-service",
             "No instances available for ts-basic-service] with root cause",
             "GET http://ts-route-service:11178/api/v1/routes 500",
             "ts-basic-service-extra is not a workload; ts-basic is not either",
         ];
-        let named = named_workload(&workloads, "ts-travel-service", lines);
+        let travel = "ts-travel-service-64469b5b48-25zj6";
+        let named = workloads.named_by(travel, lines);
         assert_eq!(named.as_deref(), Some("ts-basic-service"));
+        assert_eq!(workloads.named_by(travel, [lines[3]]), None);
         assert_eq!(
-            named_workload(&workloads, "ts-travel-service", [lines[3]]),
-            None
-        );
-        assert_eq!(
-            named_workload(&workloads, "ts-basic-service", [lines[1]]),
+            workloads.named_by("ts-basic-service-5dc8d4f9fd-46997", [lines[1]]),
             None,
             "its own name is no dependency"
         );

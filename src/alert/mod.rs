@@ -35,7 +35,7 @@ pub use config::{
     AlertConfig, AlertmanagerConfig, DeliveryConfig, ExplainConfig, MessageConfig, PolicyConfig,
     RedactConfig, Secret, SecretSource, SlackConfig, StormConfig, WebhookConfig,
 };
-pub use dependency::{named_workload, workload_of};
+pub use dependency::Workloads;
 pub use error::{AlertError, DeliveryError};
 pub use message::{LineView, Message, PodView};
 pub use outbox::{http_client, DeliveryStats, StatsSnapshot};

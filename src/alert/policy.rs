@@ -11,11 +11,11 @@
 //! and at most `max_per_minute` notices go out per minute; what is over the cap is held
 //! back and retried at the next evaluation, so nothing is silently forgotten.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use super::category::{classify, Category};
 use super::config::PolicyConfig;
-use super::dependency::{named_workload, workload_of};
+use super::dependency::Workloads;
 
 /// One of a pod's anomalous lines, as observed.
 #[derive(Debug, Clone, PartialEq)]
@@ -343,12 +343,8 @@ impl Policy {
     /// The workload other than `pod`'s that `lines` name most often, among those of the
     /// pods this policy has seen.
     fn named_dependency(&self, pod: &str, lines: &[ObservedLine]) -> Option<String> {
-        let workloads: HashSet<&str> = self.pods.keys().map(|(_, p)| workload_of(p)).collect();
-        named_workload(
-            &workloads,
-            workload_of(pod),
-            lines.iter().map(|l| l.line.as_str()),
-        )
+        Workloads::of(self.pods.keys().map(|(_, p)| p.as_str()))
+            .named_by(pod, lines.iter().map(|l| l.line.as_str()))
     }
 
     /// Storm control: one notice per cluster or namespace storm, else one per pod.

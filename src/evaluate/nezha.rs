@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::datasets::GRACE_NS;
 use super::{Corpus, EvalError, Record};
-use crate::alert::{classify, named_workload, workload_of, ObservedLine};
+use crate::alert::{classify, ObservedLine, Workloads};
 use crate::event::{LabelNames, LogLine, ScoredLine, Stream};
 use crate::model::Model;
 use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodWindows, BURST_THRESHOLD};
@@ -114,7 +114,7 @@ pub struct FalseAlarm {
     pub category: &'static str,
     /// The other workload its anomalous lines of that minute name most often, if any: where
     /// the trouble of a victim pod comes from.
-    pub names: Option<String>,
+    pub dependency: Option<String>,
 }
 
 impl PodAlerts {
@@ -217,7 +217,7 @@ fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
         .collect();
     let mut noisy: HashMap<usize, u64> = HashMap::new();
     let mut false_alarm_list = Vec::new();
-    let workloads: HashSet<&str> = corpus.units.iter().map(|u| workload_of(&u.name)).collect();
+    let workloads = Workloads::of(corpus.units.iter().map(|u| u.name.as_str()));
     for a in rises.iter().filter(|a| a.new_episode) {
         if !in_fault_window(corpus, a.unit, a.ts_ns) {
             *noisy.entry(a.unit).or_default() += 1;
@@ -227,11 +227,7 @@ fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
                 pod: pod.clone(),
                 at: crate::event::rfc3339(a.ts_ns),
                 category: classify(&anomalous).label(),
-                names: named_workload(
-                    &workloads,
-                    workload_of(pod),
-                    anomalous.iter().map(|l| l.line.as_str()),
-                ),
+                dependency: workloads.named_by(pod, anomalous.iter().map(|l| l.line.as_str())),
             });
         }
     }

@@ -116,7 +116,7 @@ fn pods(s: &mut String, p: &PodAlerts, w: PodWindows) {
     );
     for a in &p.false_alarm_list {
         let names = a
-            .names
+            .dependency
             .as_deref()
             .map_or(String::new(), |n| format!(", naming {n}"));
         let _ = writeln!(

@@ -5,7 +5,6 @@
 //! Prometheus series of the pods that changed, evicts idle pods, and refreshes the view
 //! served by `/api/v1/pods`. When the channel closes it finishes the lines it holds.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -19,9 +18,7 @@ use crate::model::{Model, TokenWeight};
 use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodStats, PodWindows};
 
 use super::learn::{self, LearnConfig, Learner};
-use crate::alert::{
-    named_workload, observations, workload_of, Category, PodObservation, Redactor, WindowLines,
-};
+use crate::alert::{observations, Category, PodObservation, Redactor, WindowLines, Workloads};
 
 /// Per-minute pod observations for the alert task: (end of the minute in ns, pods).
 pub type AlertBatch = (i64, Vec<PodObservation>);
@@ -165,7 +162,7 @@ impl StageConfig {
 }
 
 /// The built-in credential redaction of [`Redactor`] (no extra patterns).
-pub fn redact_credentials(line: &str) -> String {
+fn redact_credentials(line: &str) -> String {
     static REDACTOR: std::sync::OnceLock<Option<Redactor>> = std::sync::OnceLock::new();
     match REDACTOR.get_or_init(|| Redactor::new(&[]).ok()) {
         Some(r) => r.redact(line).into_owned(),
@@ -401,7 +398,7 @@ fn refresh(agg: &mut Aggregator, model: &Model, shared: &Shared, cfg: &StageConf
     }
     shared.metrics.pods_tracked.set(agg.len() as i64);
     let mut pods: Vec<&PodStats> = agg.pods().collect();
-    let workloads: HashSet<&str> = pods.iter().map(|p| workload_of(&p.stream.pod)).collect();
+    let workloads = Workloads::of(pods.iter().map(|p| p.stream.pod.as_str()));
     pods.sort_by(|a, b| b.recent_burst().total_cmp(&a.recent_burst()));
     let view: Vec<PodView> = pods
         .into_iter()
@@ -413,8 +410,7 @@ fn refresh(agg: &mut Aggregator, model: &Model, shared: &Shared, cfg: &StageConf
     }
 }
 
-fn view_of(p: &PodStats, model: &Model, cfg: &StageConfig, workloads: &HashSet<&str>) -> PodView {
-    let own = workload_of(&p.stream.pod);
+fn view_of(p: &PodStats, model: &Model, cfg: &StageConfig, workloads: &Workloads) -> PodView {
     PodView {
         namespace: p.stream.namespace.clone(),
         pod: p.stream.pod.clone(),
@@ -425,7 +421,7 @@ fn view_of(p: &PodStats, model: &Model, cfg: &StageConfig, workloads: &HashSet<&
         lines: p.lines,
         anomalous_lines: p.anomalous,
         last_seen: rfc3339(p.last_ts),
-        dependency: named_workload(workloads, own, p.top.iter().map(|t| t.line.as_str())),
+        dependency: workloads.named_by(&p.stream.pod, p.top.iter().map(|t| t.line.as_str())),
         top_lines: p
             .top
             .iter()
