@@ -118,6 +118,9 @@ pub struct ModelConfig {
     pub info_weight: f32,
     /// Share of the score kept by lines made only of known tokens (1 = off).
     pub known_weight: f32,
+    /// Share of the training lines, the latest, held out to calibrate the threshold of
+    /// trained models on later lines (0 = off).
+    pub calibration: f64,
 }
 
 impl Default for ModelConfig {
@@ -135,6 +138,7 @@ impl Default for ModelConfig {
             subsample: t.subsample,
             info_weight: t.info_weight,
             known_weight: t.known_weight,
+            calibration: t.calibration,
         }
     }
 }
@@ -296,6 +300,7 @@ impl ServiceConfig {
             subsample: self.model.subsample,
             info_weight: self.model.info_weight,
             known_weight: self.model.known_weight,
+            calibration: self.model.calibration,
             ..TrainParams::default()
         }
     }

@@ -243,6 +243,15 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Share of the normal units flagged: fp / (fp + tn), to set beside the contamination
+    /// a model was trained for.
+    pub fn healthy_flag_rate(&self) -> f64 {
+        if self.fp + self.tn == 0 {
+            return 0.0;
+        }
+        self.fp as f64 / (self.fp + self.tn) as f64
+    }
+
     fn new(threshold: f32, tp: u64, fp: u64, pos: u64, neg: u64) -> Self {
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let (precision, recall) = (ratio(tp, tp + fp), ratio(tp, pos));

@@ -239,6 +239,10 @@ struct TrainArgs {
     /// lower values rank lines with a never-seen word above new mixes of familiar words.
     #[arg(long, default_value_t = TrainParams::default().known_weight)]
     known_weight: f32,
+    /// Share of the lines learnt from, the latest, held out to calibrate the threshold on
+    /// later lines (0 = off: leave-one-out only).
+    #[arg(long, default_value_t = TrainParams::default().calibration, value_name = "SHARE")]
+    calibration: f64,
     /// Learn only from lines before this time (RFC 3339 or Unix nanoseconds), e.g. the end
     /// of a period known to be healthy.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
@@ -290,6 +294,10 @@ struct EvaluateArgs {
     /// Share of the score kept by lines made only of known tokens (see `train --help`).
     #[arg(long, default_value_t = TrainParams::default().known_weight)]
     known_weight: f32,
+    /// Share of the lines learnt from, the latest, held out to calibrate the threshold on
+    /// later lines (0 = off: leave-one-out only).
+    #[arg(long, default_value_t = TrainParams::default().calibration, value_name = "SHARE")]
+    calibration: f64,
     /// Longest burst window of a quiet pod, in minutes, for nezha (`[pods]
     /// window_max_minutes`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
@@ -435,6 +443,7 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
             contamination: a.contamination,
             info_weight: a.info_weight,
             known_weight: a.known_weight,
+            calibration: a.calibration,
             ..TrainParams::default()
         },
         session: SessionParams {
@@ -697,6 +706,7 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
         min_df: a.min_df,
         info_weight: a.info_weight,
         known_weight: a.known_weight,
+        calibration: a.calibration,
         ..TrainParams::default()
     };
     let mut trainer = Trainer::new(params)?;

@@ -59,7 +59,7 @@ pub fn bgl(dir: &Path) -> Result<Corpus, EvalError> {
     for (n, line) in numbered(&text) {
         let fields: Vec<&str> = line.splitn(3, ' ').collect();
         let (Some(label), Some(epoch), Some(text)) =
-            (fields.first(), fields.get(1), after_fields(line, 6))
+            (fields.first(), fields.get(1), after_fields(line, 1))
         else {
             corpus.skipped += 1;
             continue;
@@ -82,8 +82,7 @@ pub fn hdfs(dir: &Path) -> Result<Corpus, EvalError> {
     let mut blocks: HashMap<String, usize> = HashMap::new();
     let text = read_text(&path)?;
     for (n, line) in numbered(&text) {
-        let (Some(ts), Some(text), Some(block)) =
-            (hdfs_time(line), after_fields(line, 3), block_id(line))
+        let (Some(ts), Some(text), Some(block)) = (hdfs_time(line), Some(line), block_id(line))
         else {
             corpus.skipped += 1;
             continue;

@@ -32,7 +32,7 @@ pub fn render(e: &Evaluation) -> String {
         sessions(&mut s, m);
     }
     if let Some(q) = &e.quality {
-        units(&mut s, q);
+        units(&mut s, q, e.settings.params.contamination);
     }
     if let Some(p) = &e.pods {
         pods(&mut s, p, e.settings.windows);
@@ -70,7 +70,7 @@ fn counts(c: &Counts) -> String {
     )
 }
 
-fn units(s: &mut String, q: &UnitQuality) {
+fn units(s: &mut String, q: &UnitQuality, contamination: f64) {
     let opt = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.4}"));
     let _ = writeln!(
         s,
@@ -81,6 +81,12 @@ fn units(s: &mut String, q: &UnitQuality) {
         opt(q.pr_auc)
     );
     let _ = writeln!(s, "  threshold  {}", counts(&q.at_threshold));
+    let _ = writeln!(
+        s,
+        "  flagged    {:.2} % of the normal units at the threshold (contamination asked: {:.2} %)",
+        100.0 * q.at_threshold.healthy_flag_rate(),
+        100.0 * contamination
+    );
     let _ = writeln!(s, "  best       {}", counts(&q.best));
 }
 

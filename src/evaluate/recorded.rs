@@ -18,6 +18,9 @@ pub enum Kind {
     Higher,
     /// False alarms: may not rise more than [`ALARM_TOLERANCE`].
     Lower,
+    /// A share of healthy units flagged: may not rise more than a quarter above it (plus
+    /// 0.001, so that a rate near 0 may move).
+    Rate,
     /// A setting of the run: must match, or the figures are not comparable.
     Setting,
 }
@@ -57,6 +60,7 @@ pub fn figures(e: &Evaluation) -> Vec<Figure> {
         setting("contamination", e.settings.params.contamination),
         setting("info_weight", f64::from(e.settings.params.info_weight)),
         setting("known_weight", f64::from(e.settings.params.known_weight)),
+        setting("calibration", e.settings.params.calibration),
     ];
     if let Some(m) = &e.sessions {
         out.push(setting("session_contamination", m.params.contamination));
@@ -65,6 +69,11 @@ pub fn figures(e: &Evaluation) -> Vec<Figure> {
     }
     if let Some(q) = &e.quality {
         out.push(higher("f1", q.at_threshold.f1));
+        out.push(Figure {
+            name: "healthy_flag_rate",
+            value: q.at_threshold.healthy_flag_rate(),
+            kind: Kind::Rate,
+        });
         out.push(higher("best_f1", q.best.f1));
         out.extend(q.roc_auc.map(|v| higher("roc_auc", v)));
         out.extend(q.pr_auc.map(|v| higher("pr_auc", v)));
@@ -148,6 +157,7 @@ pub fn regressions(
         let (bad, why) = match f.kind {
             Kind::Higher => (f.value < want - TOLERANCE, "is worse than"),
             Kind::Lower => (f.value > want + ALARM_TOLERANCE, "is worse than"),
+            Kind::Rate => (f.value > want * 1.25 + 0.001, "is worse than"),
             Kind::Setting => ((f.value - want).abs() > 1e-4, "differs from"),
         };
         if bad {

@@ -18,6 +18,8 @@ pub use persist::FORMAT_VERSION;
 pub use reservoir::Reservoir;
 pub use session::{SessionLine, SessionModel, SessionParams, SessionTrainer};
 
+use std::collections::VecDeque;
+
 use linfa::traits::Fit;
 use linfa::{DatasetBase, ParamGuard};
 use ndarray::{Array2, ArrayView2};
@@ -70,6 +72,16 @@ pub struct TrainParams {
     /// lifts the best F1 on the bundled sample from 0.91 to 0.95 and the F1 at the
     /// threshold on HDFS blocks from 0.22 to 0.56. 1 turns it off.
     pub known_weight: f32,
+    /// Share of the training lines, the latest in time order, held out of learning to
+    /// calibrate the threshold (at most `reservoir` lines): the threshold is then the
+    /// higher of the leave-one-out quantile and the `contamination` quantile of those later
+    /// lines' scores, so it expects the rate at which healthy logs bring something new
+    /// *later*, as they will after training. 0 (the default) turns it off (leave-one-out
+    /// only): measured on the bundled sample it lifts the unsupervised F1 at the threshold
+    /// from 0.88 to 0.92, but when a routine kind of line first appears in the held-out
+    /// slice (the sample's payments webhook at 0.2) it puts the clean threshold at 0.79
+    /// and the recall at 0.21. Set it for logs whose healthy novelty arrives steadily.
+    pub calibration: f64,
 }
 
 impl Default for TrainParams {
@@ -85,6 +97,7 @@ impl Default for TrainParams {
             range_check: true,
             info_weight: 1.0,
             known_weight: 0.8,
+            calibration: 0.0,
         }
     }
 }
@@ -96,6 +109,12 @@ impl TrainParams {
         check_contamination("contamination", self.contamination)?;
         check_share("info_weight", self.info_weight)?;
         check_share("known_weight", self.known_weight)?;
+        if !(0.0..0.9).contains(&self.calibration) {
+            return bad(format!(
+                "calibration must be in [0, 0.9), got {}",
+                self.calibration
+            ));
+        }
         if self.min_df == 0 {
             return bad("min_df must be at least 1".into());
         }
@@ -419,6 +438,9 @@ impl ChunkScratch {
     }
 }
 
+/// Fewer calibration lines than this are learnt instead: too few to place a quantile.
+const MIN_CALIBRATION_LINES: usize = 1000;
+
 /// Learns a model from a stream of lines in one pass with bounded memory.
 pub struct Trainer {
     params: TrainParams,
@@ -426,6 +448,12 @@ pub struct Trainer {
     templates: Templates,
     reservoir: Reservoir,
     tokens: Tokens,
+    /// The latest lines, held out of learning to calibrate the threshold.
+    recent: VecDeque<String>,
+    /// Lines offered that gave at least one token.
+    offered: u64,
+    /// Lines dropped for giving no token at all.
+    empty: u64,
 }
 
 impl Trainer {
@@ -438,35 +466,88 @@ impl Trainer {
             df: DocumentFrequencies::new(),
             templates: Templates::new(),
             tokens: Tokens::new(),
+            recent: VecDeque::new(),
+            offered: 0,
+            empty: 0,
         })
     }
 
-    /// Learns from one line.
+    /// Takes one line, in time order: the latest `calibration` share is kept aside to
+    /// calibrate the threshold, the rest is learnt.
     pub fn add(&mut self, line: &str) {
         normalise(line, &mut self.tokens);
         if self.tokens.is_empty() {
+            self.empty += 1;
             return;
         }
+        self.offered += 1;
+        if self.params.calibration <= 0.0 {
+            return self.learn_tokens(line);
+        }
+        self.recent.push_back(line.to_string());
+        let keep = (self.offered as f64 * self.params.calibration) as usize;
+        while self.recent.len() > keep.min(self.params.reservoir) {
+            if let Some(old) = self.recent.pop_front() {
+                self.learn(&old);
+            }
+        }
+    }
+
+    /// Learns from one line.
+    fn learn(&mut self, line: &str) {
+        normalise(line, &mut self.tokens);
+        self.learn_tokens(line);
+    }
+
+    /// Learns from `line`, whose tokens are in `self.tokens`.
+    fn learn_tokens(&mut self, line: &str) {
         self.df.add(self.tokens.iter());
         self.templates.add(hash::template(self.tokens.iter()));
         self.reservoir.offer(line);
     }
 
-    /// Lines learnt from so far.
+    /// Lines taken so far (learnt or kept to calibrate).
     pub fn lines(&self) -> u64 {
-        self.reservoir.offered()
+        self.offered
+    }
+
+    /// Lines dropped so far for giving no token (blank or punctuation only).
+    pub fn empty_lines(&self) -> u64 {
+        self.empty
     }
 
     /// Fits the forest on the reservoir and calibrates the threshold.
-    pub fn finish(self, source: &str) -> Result<Model, ModelError> {
-        let seen = self.reservoir.offered();
-        if seen == 0 {
+    ///
+    /// With calibration lines kept aside, a first model learns without them and scores
+    /// them as the later lines they are; then they are learnt too, and the final model's
+    /// thresholds are the higher of its own leave-one-out quantiles and those later ones.
+    pub fn finish(mut self, source: &str) -> Result<Model, ModelError> {
+        let recent: Vec<String> = std::mem::take(&mut self.recent).into();
+        let later = if recent.len() >= MIN_CALIBRATION_LINES && self.reservoir.offered() > 0 {
+            Some(self.fit(source)?.quantiles(&recent, View::Live)?)
+        } else {
+            None
+        };
+        for line in &recent {
+            self.learn(line);
+        }
+        let mut model = self.fit(source)?;
+        if let Some((threshold, strict)) = later {
+            model.threshold = model.threshold.max(threshold);
+            model.strict_threshold = model.strict_threshold.max(strict);
+        }
+        Ok(model)
+    }
+
+    /// A model of what has been learnt so far, thresholds at its leave-one-out quantiles.
+    fn fit(&self, source: &str) -> Result<Model, ModelError> {
+        if self.reservoir.offered() == 0 {
             return Err(ModelError::NoData);
         }
-        let p = self.params;
+        let p = &self.params;
         let featurizer = Featurizer {
-            tfidf: self.df.finish(p.min_df, p.max_vocab),
-            templates: self.templates,
+            tfidf: self.df.clone().finish(p.min_df, p.max_vocab),
+            templates: self.templates.clone(),
         };
         let rows = featurize_all(&featurizer, self.reservoir.lines());
         let forest = IsolationForest::params()
@@ -478,7 +559,7 @@ impl Trainer {
         let mut model = Model {
             meta: ModelMeta {
                 trained_at: now_rfc3339(),
-                training_lines: seen,
+                training_lines: self.offered,
                 source: source.to_string(),
                 trained_by: env!("CARGO_PKG_VERSION").to_string(),
                 params: p.clone(),
@@ -489,11 +570,22 @@ impl Trainer {
             strict_threshold: 0.0,
             generation: cache::Generation::default(),
         };
-        let mut scores = Vec::new();
-        model.score_as(self.reservoir.lines(), View::HeldOut, &mut scores)?;
-        model.threshold = upper_quantile(&mut scores, p.contamination);
-        model.strict_threshold = upper_quantile(&mut scores, p.contamination * STRICT_SHARE);
+        (model.threshold, model.strict_threshold) =
+            model.quantiles(self.reservoir.lines(), View::HeldOut)?;
         Ok(model)
+    }
+}
+
+impl Model {
+    /// The scores above which the contamination, and its strict share, of `lines` lie.
+    fn quantiles(&self, lines: &[String], view: View) -> Result<(f32, f32), ModelError> {
+        let mut scores = Vec::new();
+        self.score_as(lines, view, &mut scores)?;
+        let c = self.meta.params.contamination;
+        Ok((
+            upper_quantile(&mut scores, c),
+            upper_quantile(&mut scores, c * STRICT_SHARE),
+        ))
     }
 }
 

@@ -18,7 +18,7 @@ use super::{Model, ModelError};
 
 const MAGIC: &[u8; 17] = b"LOGANOMALY-MODEL\n";
 /// Format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 const HEADER: usize = MAGIC.len() + 4 + 8 + 4;
 
 impl Model {

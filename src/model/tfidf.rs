@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::hash::fnv1a;
 
 /// Counts in how many lines each token occurs, during training.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct DocumentFrequencies {
     /// token -> (document frequency, last document that counted it)
     counts: HashMap<String, (u32, u64)>,

@@ -217,11 +217,15 @@ fn looks_like_logfmt(s: &str) -> bool {
             .any(|k| s.contains(k) || s.starts_with(&k[1..]))
 }
 
-/// For plain lines: the first level word among the first few tokens. The level field
-/// comes before the message, whose words ("parity error corrected") are prose.
+/// For plain lines: the first level word among the first few words. The level field
+/// comes before the message, whose words ("parity error corrected") are prose. Masked
+/// values do not count: a header of timestamps, node and host ids (`1117838570
+/// 2005.06.03 R02-M1-N0-C:J12-U11 ... RAS KERNEL INFO`) can put the level word far from
+/// the start of the line, but it is still the first word of the line's own text.
 fn detect_leading_level(out: &mut Tokens) {
     let level = out
         .iter()
+        .filter(|t| !is_placeholder(t))
         .take(8)
         // words that are also ordinary English in free text are levels only in fields
         .filter(|t| !matches!(*t, "trace" | "alert" | "log" | "verbose"))
@@ -677,41 +681,72 @@ fn push_status(code: u16, out: &mut Tokens) {
 
 /// A word made of several parts (`com.example.Foo`, `checkout-5f7b9c6d84-kx2vq`,
 /// `reflector.go:138`): split on `/ : @ ~ + _` first, then on `. - %`.
+///
+/// A part with two or more segments that hold digits (`R02-M1-N0-C`, `v1.2.3`,
+/// `ip-10-0-1-23`, `nio-8080-exec-3`) is an identifier (a rack/node/slot id, a version, a
+/// host or thread name): it becomes one `<id>`, so that every node of a cluster gives the
+/// same token. Masks repeated back to back within one word collapse into one.
 fn compound(w: &str, out: &mut Tokens) {
+    let start = out.len();
+    let push_mask = |mask: &'static str, out: &mut Tokens| {
+        if out.len() == start || out.last() != Some(mask) {
+            out.push(mask);
+        }
+    };
     for part in w.split(['/', ':', '@', '~', '+', '_']) {
         if part.is_empty() {
             continue;
         }
         if let Some(mask) = whole_word_mask(part) {
-            out.push(mask);
+            push_mask(mask, out);
             continue;
         }
         let segments = part.split(['.', '-', '%']).filter(|p| !p.is_empty());
         let total = segments.clone().count();
         let keep = total.saturating_sub(pod_hash_parts(part));
+        if keep == total && segments.clone().filter(|s| has_digit(s)).count() >= 2 {
+            push_mask("<id>", out);
+            continue;
+        }
         for seg in segments.take(keep) {
-            match whole_word_mask(seg) {
-                Some(mask) => out.push(mask),
+            match whole_word_mask(seg).or_else(|| mixed_id(seg)) {
+                Some(mask) => push_mask(mask, out),
                 None => simple(seg, out),
             }
         }
         if keep < total {
-            out.push("<pod>");
+            push_mask("<pod>", out);
         }
     }
 }
 
-/// A word without inner punctuation.
-fn simple(w: &str, out: &mut Tokens) {
+/// Whether `s` holds an ASCII digit.
+fn has_digit(s: &str) -> bool {
+    s.bytes().any(|b| b.is_ascii_digit())
+}
+
+/// Whether a token is a placeholder (`<num>`, `<id>`, ...) rather than a word.
+pub fn is_placeholder(t: &str) -> bool {
+    t.starts_with('<') && t.ends_with('>')
+}
+
+/// The mask of a word that mixes letters and digits and is long enough to be an id rather
+/// than a name (`req8f3k2j1x`, `dn228`; `v1`, `x509`, `k8s` stay words).
+fn mixed_id(w: &str) -> Option<&'static str> {
     let (mut letters, mut digits) = (false, false);
     for b in w.bytes() {
         letters |= b.is_ascii_alphabetic();
         digits |= b.is_ascii_digit();
     }
-    if digits && letters && w.len() >= 5 {
-        return out.push(if is_hex(w) { "<hex>" } else { "<id>" });
+    (digits && letters && w.len() >= 5).then(|| if is_hex(w) { "<hex>" } else { "<id>" })
+}
+
+/// A word without inner punctuation.
+fn simple(w: &str, out: &mut Tokens) {
+    if let Some(mask) = mixed_id(w) {
+        return out.push(mask);
     }
-    if !letters && digits {
+    if w.bytes().all(|b| !b.is_ascii_alphabetic()) && has_digit(w) {
         return out.push("<num>");
     }
     // a char is at most 4 bytes: only short words need counting
@@ -1023,7 +1058,6 @@ fn pod_hash_parts(w: &str) -> usize {
         Some(j) => (&head[j + 1..], true),
         None => (head, false),
     };
-    let has_digit = |s: &str| s.bytes().any(|b| b.is_ascii_digit());
     if is_k8s_random(prev, 6..=10) && more {
         2
     } else if has_digit(last) {
@@ -1086,7 +1120,7 @@ mod tests {
             (
                 "spring boot",
                 "2023-11-14 22:13:20.123  INFO 1 --- [nio-8080-exec-3] c.e.shop.OrderController : Order 12345 placed in 35ms",
-                "<ts> <ts> info <num> nio <num> exec <num> shop ordercontroller order <num> placed in <dur_ms>",
+                "<ts> <ts> info <num> <id> shop ordercontroller order <num> placed in <dur_ms>",
                 Level::Info,
             ),
             (
@@ -1171,6 +1205,18 @@ mod tests {
                 "request ids and hex",
                 "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7 req req8f3k2j1x done",
                 "trace id <hex> span <hex> req <id> done",
+                Level::Unknown,
+            ),
+            (
+                "BGL whole line: node ids are one id, the level is found past the header",
+                "1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.363779 R02-M1-N0-C:J12-U11 RAS KERNEL INFO instruction cache parity error corrected",
+                "<num> <ts> <id> <ts> <id> ras kernel info instruction cache parity error corrected",
+                Level::Info,
+            ),
+            (
+                "versions and host names with numbers are ids",
+                "upgraded ip-10-0-1-23.ec2.internal to v1.28.3 on node-7",
+                "upgraded <id> to <id> on node <num>",
                 Level::Unknown,
             ),
         ];
