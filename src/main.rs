@@ -15,7 +15,7 @@ use loganomaly::event::LogLine;
 use loganomaly::event::ScoredLine;
 use loganomaly::input::{self, Format, ReadOptions};
 use loganomaly::loki;
-use loganomaly::model::{self, Model, SessionParams, TrainParams, Trainer};
+use loganomaly::model::{self, Model, TrainParams, Trainer};
 use loganomaly::pipeline::aggregate::PodWindows;
 use loganomaly::replay::{self, ReportOptions, RunOptions};
 
@@ -243,6 +243,12 @@ struct TrainArgs {
     /// later lines (0 = off: leave-one-out only).
     #[arg(long, default_value_t = TrainParams::default().calibration, value_name = "SHARE")]
     calibration: f64,
+    /// A regular expression naming the session of a line (e.g. `blk_-?\d+` for HDFS
+    /// blocks, or `request_id=(\S+)`: its first group, else its whole match): the model
+    /// also learns how sessions are made (their mix of templates and line scores) and
+    /// scores each session, not only each line.
+    #[arg(long, value_name = "REGEX")]
+    session_key: Option<String>,
     /// Learn only from lines before this time (RFC 3339 or Unix nanoseconds), e.g. the end
     /// of a period known to be healthy.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
@@ -298,6 +304,12 @@ struct EvaluateArgs {
     /// later lines (0 = off: leave-one-out only).
     #[arg(long, default_value_t = TrainParams::default().calibration, value_name = "SHARE")]
     calibration: f64,
+    /// A regular expression naming the session of a line (e.g. `blk_-?\d+` for HDFS
+    /// blocks, or `request_id=(\S+)`: its first group, else its whole match): the model
+    /// also learns how sessions are made (their mix of templates and line scores) and
+    /// scores each session, not only each line.
+    #[arg(long, value_name = "REGEX")]
+    session_key: Option<String>,
     /// Longest burst window of a quiet pod, in minutes, for nezha (`[pods]
     /// window_max_minutes`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
@@ -430,6 +442,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
+    if a.dataset == evaluate::DatasetName::Loghub {
+        return grouping_cmd(&a);
+    }
     let corpus = a
         .dataset
         .load(&a.data_dir, Path::new(SAMPLE))
@@ -444,12 +459,8 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
             info_weight: a.info_weight,
             known_weight: a.known_weight,
             calibration: a.calibration,
+            session_key: a.session_key.clone(),
             ..TrainParams::default()
-        },
-        session: SessionParams {
-            seed: a.seed,
-            contamination: a.contamination,
-            ..SessionParams::default()
         },
         show_top: a.show_top,
         windows: PodWindows {
@@ -484,15 +495,52 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
         }
         recorded::save(path, &table)?;
     }
+    let measured: Vec<_> = results
+        .iter()
+        .map(|e| (e.mode.key(), recorded::figures(e)))
+        .collect();
+    check_recorded(&a, &measured)
+}
+
+/// `evaluate loghub`: grouping accuracy of the templates, per system and mean.
+fn grouping_cmd(a: &EvaluateArgs) -> Result<ExitCode> {
+    use evaluate::grouping::{self, Truth};
+    let dir = a.data_dir.join("loghub-2k");
+    let mut measured = Vec::new();
+    for truth in [Truth::Original, Truth::Corrected] {
+        let systems = grouping::measure(&dir, truth)
+            .with_context(|| format!("cannot measure templates in {}", dir.display()))?;
+        let mean = grouping::mean(&systems);
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&systems)?);
+        } else {
+            println!("{}", evaluate::print::grouping(truth, &systems, mean));
+        }
+        let figure = recorded::higher("mean_accuracy", mean);
+        measured.push((truth.key(), vec![figure]));
+    }
+    if let Some(path) = &a.record {
+        let mut table = recorded::load(path)?;
+        for (mode, figures) in &measured {
+            recorded::record(&mut table, a.dataset.key(), mode, figures);
+        }
+        recorded::save(path, &table)?;
+    }
+    check_recorded(a, &measured)
+}
+
+/// With `--check FILE`: fails when a measured figure is worse than recorded.
+fn check_recorded(
+    a: &EvaluateArgs,
+    measured: &[(&str, Vec<recorded::Figure>)],
+) -> Result<ExitCode> {
     let Some(path) = &a.check else {
         return Ok(ExitCode::SUCCESS);
     };
     let table = recorded::load(path)?;
-    let worse: Vec<String> = results
+    let worse: Vec<String> = measured
         .iter()
-        .flat_map(|e| {
-            recorded::regressions(&table, a.dataset.key(), e.mode.key(), &recorded::figures(e))
-        })
+        .flat_map(|(mode, figures)| recorded::regressions(&table, a.dataset.key(), mode, figures))
         .collect();
     if worse.is_empty() {
         println!("figures hold against {}", path.display());
@@ -645,6 +693,12 @@ struct ScoreRecord<'a> {
     line: &'a str,
 }
 
+/// A scored session as `score` prints it, after the lines: `{"session": {...}}`.
+#[derive(serde::Serialize)]
+struct SessionRecord {
+    session: model::ScoredSession,
+}
+
 fn score_cmd(a: ScoreArgs) -> Result<ExitCode> {
     let (model, _) = a.model.load()?;
     let run_opts = RunOptions {
@@ -653,7 +707,11 @@ fn score_cmd(a: ScoreArgs) -> Result<ExitCode> {
         ..RunOptions::default()
     };
     let mut out = BufWriter::new(io::stdout().lock());
+    let mut sessions = model::Sessions::for_model(&model)?;
     let summary = replay::run(&a.file, &model, &run_opts, |s: ScoredLine| {
+        if let Some(sessions) = &mut sessions {
+            sessions.add(&s.log.line, s.score);
+        }
         let record = ScoreRecord {
             ts: s.log.ts_ns.to_string(),
             labels: &s.log.stream.labels,
@@ -675,6 +733,12 @@ fn score_cmd(a: ScoreArgs) -> Result<ExitCode> {
         Err(e) if is_broken_pipe(e.as_ref()) => return Ok(ExitCode::SUCCESS),
         Err(e) => return Err(anyhow::anyhow!(e)),
     };
+    if let (Some(sessions), Some(session_model)) = (sessions, &model.session) {
+        for s in sessions.finish(session_model)? {
+            serde_json::to_writer(&mut out, &SessionRecord { session: s })?;
+            out.write_all(b"\n")?;
+        }
+    }
     match out.flush() {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         r => r?,
@@ -707,6 +771,7 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
         info_weight: a.info_weight,
         known_weight: a.known_weight,
         calibration: a.calibration,
+        session_key: a.session_key,
         ..TrainParams::default()
     };
     let mut trainer = Trainer::new(params)?;

@@ -206,6 +206,9 @@ pub enum ReplayError {
     /// The run was stopped by its consumer.
     #[error("{0}")]
     Stopped(SinkError),
+    /// The model's session key or session model failed.
+    #[error(transparent)]
+    Model(crate::model::ModelError),
 }
 
 /// Replays `path` through the pipeline and builds the per-pod report.
@@ -218,7 +221,7 @@ pub fn report(
 ) -> Result<crate::report::ReplayReport, ReplayError> {
     use crate::eval::{Confusion, Labels};
     use crate::pipeline::aggregate::{AggregateParams, Aggregator};
-    use crate::report::{Evaluation, ModelSummary, ReplayReport};
+    use crate::report::{Evaluation, ModelSummary, ReplayReport, SessionsReport};
 
     let labels_file = match (&opts.labels, opts.no_labels) {
         (_, true) => None,
@@ -230,6 +233,7 @@ pub fn report(
     let mut agg = Aggregator::new(AggregateParams::for_model(model));
     let mut confusion = Confusion::new(threshold);
     let mut anomalous_lines = 0u64;
+    let mut sessions = crate::model::Sessions::for_model(model).map_err(ReplayError::Model)?;
     let summary = run_batches(path, model, run_opts, |batch, scores| {
         // the lines go back into the batch, to be freed on the reader thread
         let lines = std::mem::replace(batch, Vec::with_capacity(scores.len()));
@@ -247,12 +251,23 @@ pub fn report(
                 confusion.add(scored.score, known);
             }
             agg.add(&scored);
+            if let Some(sessions) = &mut sessions {
+                sessions.add(&scored.log.line, scored.score);
+            }
             batch.push(scored.log);
         }
         Ok(())
     })
     .map_err(ReplayError::Stopped)?;
 
+    let sessions = match (sessions, &model.session) {
+        (Some(s), Some(m)) => Some(SessionsReport::new(
+            model.meta.params.session_key.clone().unwrap_or_default(),
+            s.finish(m).map_err(ReplayError::Model)?,
+            m.threshold,
+        )),
+        _ => None,
+    };
     let all = ReplayReport::pods(&agg, model);
     let evaluation = labels.as_ref().zip(labels_file.as_ref()).map(|(l, file)| {
         let incident_pods = l.pods();
@@ -308,6 +323,7 @@ pub fn report(
         anomalous_pods: all.iter().filter(|p| p.anomalous).count(),
         pods_total: all.len(),
         pods: all.into_iter().take(top).collect(),
+        sessions,
         evaluation,
         error: summary.error.map(|e| e.to_string()),
     })

@@ -8,7 +8,7 @@ use crate::alert::{Category, Workloads};
 
 use crate::eval::Quality;
 use crate::input::ReadStats;
-use crate::model::{describe, Model, TokenWeight};
+use crate::model::{describe, Model, ScoredSession, TokenWeight};
 use crate::pipeline::aggregate::{Aggregator, TopLine, BURST_THRESHOLD};
 
 /// A whole replay run, for humans ([`fmt::Display`]) or machines (JSON).
@@ -36,10 +36,64 @@ pub struct ReplayReport {
     pub pods_total: usize,
     /// The most anomalous pods, ranked.
     pub pods: Vec<PodReport>,
+    /// Sessions, when the model was trained with a session key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionsReport>,
     /// Detection quality, when a labels file was found.
     pub evaluation: Option<Evaluation>,
     /// The read error that ended the run early, if any.
     pub error: Option<String>,
+}
+
+/// Sessions shown in a report.
+const TOP_SESSIONS: usize = 5;
+
+/// How the sessions of a run scored (lines grouped by the model's session key).
+#[derive(Debug, Serialize)]
+pub struct SessionsReport {
+    /// The model's session key.
+    pub key: String,
+    /// Sessions scored.
+    pub scored: usize,
+    /// Sessions at or above the session threshold.
+    pub anomalous: usize,
+    /// The session threshold.
+    pub threshold: f32,
+    /// The most abnormal sessions, most abnormal first.
+    pub top: Vec<ScoredSession>,
+}
+
+impl SessionsReport {
+    /// Summarises scored sessions.
+    pub fn new(key: String, mut sessions: Vec<ScoredSession>, threshold: f32) -> Self {
+        sessions.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Self {
+            key,
+            scored: sessions.len(),
+            anomalous: sessions.iter().filter(|s| s.anomalous).count(),
+            threshold,
+            top: sessions.into_iter().take(TOP_SESSIONS).collect(),
+        }
+    }
+}
+
+impl fmt::Display for SessionsReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "\n  sessions   {} by key {:?}: {} anomalous (session threshold {:.3})",
+            self.scored, self.key, self.anomalous, self.threshold
+        )?;
+        for s in &self.top {
+            let mark = if s.anomalous { '!' } else { ' ' };
+            writeln!(
+                f,
+                "  {mark} {:<40} {:>6} lines  score {:.3}",
+                s.key, s.lines, s.score
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Which model scored the run.
@@ -194,6 +248,9 @@ impl fmt::Display for ReplayReport {
         )?;
         for p in &self.pods {
             write_pod(f, p)?;
+        }
+        if let Some(s) = &self.sessions {
+            write!(f, "{s}")?;
         }
         if let Some(e) = &self.evaluation {
             write_evaluation(f, e)?;

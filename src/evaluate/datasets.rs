@@ -30,7 +30,7 @@ fn open(path: &Path) -> Result<BufReader<File>, EvalError> {
 }
 
 /// A whole text file (these are tens of megabytes), invalid UTF-8 repaired.
-fn read_text(path: &Path) -> Result<String, EvalError> {
+pub(super) fn read_text(path: &Path) -> Result<String, EvalError> {
     let bytes =
         std::fs::read(path).map_err(|e| EvalError::data(path, 0, format!("cannot read: {e}")))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())

@@ -6,6 +6,7 @@
 //! does by training on a week known to be healthy.
 
 pub mod datasets;
+pub mod grouping;
 mod nezha;
 pub mod print;
 pub mod recorded;
@@ -17,7 +18,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::eval::{unit_quality, UnitQuality};
-use crate::model::{Model, ModelError, SessionParams, TokenWeight, TrainParams, Trainer};
+use crate::model::{Model, ModelError, TokenWeight, TrainParams, Trainer};
 pub use nezha::{FaultOutcome, PodAlerts};
 pub use sessions::SessionSummary;
 
@@ -188,6 +189,9 @@ pub enum DatasetName {
     Nezha,
     /// The bundled sample with its labels file.
     Sample,
+    /// Loghub-2k's labelled templates of each system: how well lines of one kind share a
+    /// template (grouping accuracy), not anomaly detection.
+    Loghub,
 }
 
 impl DatasetName {
@@ -199,6 +203,11 @@ impl DatasetName {
             DatasetName::Hdfs => datasets::hdfs(dir)?,
             DatasetName::Nezha => return datasets::nezha(dir),
             DatasetName::Sample => return datasets::sample(sample),
+            DatasetName::Loghub => {
+                return Err(EvalError::Split(
+                    "loghub measures templates, not detection: see grouping::measure".into(),
+                ))
+            }
         };
         c.label_lines();
         Ok(c)
@@ -221,6 +230,7 @@ impl DatasetName {
             DatasetName::Hdfs => "hdfs",
             DatasetName::Nezha => "nezha",
             DatasetName::Sample => "sample",
+            DatasetName::Loghub => "loghub",
         }
     }
 }
@@ -252,8 +262,6 @@ pub struct Options {
     pub train_fraction: f64,
     /// Model settings.
     pub params: TrainParams,
-    /// Session model settings (block units only).
-    pub session: SessionParams,
     /// How many of the most abnormal test units to show with their explanation.
     pub show_top: usize,
     /// How pods' burst windows are cut and judged (pod-window data sets).
@@ -323,18 +331,10 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
     let texts: Vec<&str> = test.iter().map(|r| r.text.as_str()).collect();
     let mut scores = Vec::new();
     model.score_batch(&texts, &mut scores)?;
-    let (units, threshold, sessions) = match corpus.kind {
-        UnitKind::Block => {
-            let m = sessions::train(corpus, split, mode, &model, &opts.session)?;
-            let summary = SessionSummary {
-                training_sessions: m.stats.sessions(),
-                params: m.params.clone(),
-                line_threshold: model.threshold,
-            };
-            let units = sessions::unit_scores(corpus, &test, &scores, &m)?;
-            (units, m.threshold, Some(summary))
-        }
-        _ => (unit_scores(corpus, &test, &scores), model.threshold, None),
+    let (units, threshold, sessions) = match sessions::unit_scores(corpus, &test, &scores, &model)?
+    {
+        Some((units, threshold, summary)) => (units, threshold, Some(summary)),
+        None => (unit_scores(corpus, &test, &scores), model.threshold, None),
     };
     let (quality, pods) = match corpus.kind {
         UnitKind::PodWindow => {

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::grouping::{SystemGrouping, Truth};
 use super::{Evaluation, PodAlerts, SessionSummary};
 use crate::eval::{Counts, UnitQuality};
 use crate::model::describe;
@@ -53,13 +54,44 @@ pub fn render(e: &Evaluation) -> String {
     s
 }
 
+/// Formats the grouping accuracy of each system's templates against `truth`.
+pub fn grouping(truth: Truth, systems: &[SystemGrouping], mean: f64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Loghub-2k templates ({} labels), whole lines: grouping accuracy",
+        truth.key()
+    );
+    let _ = writeln!(
+        s,
+        "  {:<12} {:>6} {:>7} {:>9} {:>9}",
+        "SYSTEM", "LINES", "EVENTS", "TEMPLATES", "ACCURACY"
+    );
+    for g in systems {
+        let _ = writeln!(
+            s,
+            "  {:<12} {:>6} {:>7} {:>9} {:>9.3}",
+            g.system, g.lines, g.events, g.templates, g.accuracy
+        );
+    }
+    let _ = writeln!(s, "  mean over {} systems: {mean:.3}", systems.len());
+    s
+}
+
 fn sessions(s: &mut String, m: &SessionSummary) {
     let p = &m.params;
     let _ = writeln!(
         s,
-        "  sessions   learnt from {} training blocks: event mix + line scores -> forest of {} trees x {}; \
-         threshold at contamination {} of held-out block scores (line threshold {:.4})",
-        m.training_sessions, p.trees, p.subsample, p.contamination, m.line_threshold
+        "  sessions   key {:?}: learnt from {} training sessions (event mix + line scores -> forest of {} trees x {}; \
+         threshold at contamination {} of held-out session scores; line threshold {:.4}); scored {} test sessions, {} unlabelled",
+        m.key,
+        m.training_sessions,
+        p.trees,
+        p.subsample,
+        p.contamination,
+        m.line_threshold,
+        m.test_sessions,
+        m.unlabelled_sessions
     );
 }
 

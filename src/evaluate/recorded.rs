@@ -36,7 +36,8 @@ pub struct Figure {
     pub kind: Kind,
 }
 
-fn higher(name: &'static str, value: f64) -> Figure {
+/// A quality figure, higher is better.
+pub fn higher(name: &'static str, value: f64) -> Figure {
     Figure {
         name,
         value,

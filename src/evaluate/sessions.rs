@@ -1,95 +1,76 @@
-//! Block (session) units: each block is scored by the session model from its mix of
-//! events and its lines' scores, not only by its most abnormal line.
+//! Session (block) units, scored as the product scores them: the model file's own session
+//! model groups the test lines by its session key and scores each session once
+//! ([`crate::model::Sessions`]). Without a session key a block's score is its most
+//! abnormal line's, as a user without sessions would see it.
 //!
-//! The session model learns from the blocks of the training part as far as the training
-//! part shows them: a block still open at the split counts with the lines it has so far,
-//! as the blocks scored are cut short by the end of the log. (Learning from only the
+//! The session model learns from the sessions of the training part as far as the training
+//! part shows them: a session still open at the split counts with the lines it has so far,
+//! as the sessions scored are cut short by the end of the log. (Learning from only the
 //! blocks complete before the split was measured worse: ROC-AUC 0.81 against the blocks
 //! the log ends before they are deleted, common after the split and rare before it.) In
 //! clean mode only blocks labelled normal are learnt.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
-use super::{in_training, Corpus, EvalError, Mode, Record};
-use crate::model::{Model, SessionLine, SessionModel, SessionParams, SessionTrainer};
-use crate::pipeline::normalise::Tokens;
+use super::{Corpus, EvalError, Record};
+use crate::model::{Model, SessionParams, Sessions};
 
 /// How the block scores were made, for the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionSummary {
-    /// Training blocks learnt from.
+    /// The model's session key.
+    pub key: String,
+    /// Training sessions learnt from.
     pub training_sessions: u64,
     /// The session model's settings.
     pub params: SessionParams,
     /// The line model's own threshold (blocks are judged by the session threshold).
     pub line_threshold: f32,
+    /// Test sessions scored.
+    pub test_sessions: usize,
+    /// Test sessions whose key names no labelled unit.
+    pub unlabelled_sessions: usize,
 }
 
-/// Trains the session model on the training part's blocks.
-pub fn train(
-    corpus: &Corpus,
-    split: usize,
-    mode: Mode,
-    model: &Model,
-    params: &SessionParams,
-) -> Result<SessionModel, EvalError> {
-    let sessions = training_sessions(corpus, split, mode);
-    let texts: Vec<&str> = sessions.iter().flatten().map(|r| r.text.as_str()).collect();
-    let (mut live, mut held_out) = (Vec::new(), Vec::new());
-    model.score_batch(&texts, &mut live)?;
-    model.score_batch_held_out(&texts, &mut held_out)?;
-    let mut trainer = SessionTrainer::new(params.clone())?;
-    let mut tokens = Tokens::new();
-    let mut at = 0;
-    for s in &sessions {
-        let end = at + s.len();
-        let lines = session_lines(s, &live[at..end], &mut tokens);
-        trainer.add(&lines, &held_out[at..end]);
-        at = end;
-    }
-    if trainer.sessions() == 0 {
-        return Err(EvalError::Split("no block in the training part".into()));
-    }
-    Ok(trainer.finish()?)
-}
-
-/// The training part's lines of each block, grouped by block, in log order.
-fn training_sessions(corpus: &Corpus, split: usize, mode: Mode) -> Vec<Vec<&Record>> {
-    let mut by_unit: Vec<Vec<&Record>> = vec![Vec::new(); corpus.units.len()];
-    for r in corpus.records[..split]
-        .iter()
-        .filter(|r| in_training(r, mode))
-    {
-        by_unit[r.unit].push(r);
-    }
-    by_unit.retain(|s| !s.is_empty());
-    by_unit
-}
-
-fn session_lines(records: &[&Record], scores: &[f32], tokens: &mut Tokens) -> Vec<SessionLine> {
-    records
-        .iter()
-        .zip(scores)
-        .map(|(r, &s)| SessionLine::new(&r.text, s, tokens))
-        .collect()
-}
-
-/// Each unit's session score (`None` for units with no test line).
+/// Each unit's session score (`None` for units with no test session), the session
+/// threshold and a summary; `None` when the model has no session model.
 pub fn unit_scores(
     corpus: &Corpus,
     test: &[&Record],
     scores: &[f32],
-    model: &SessionModel,
-) -> Result<Vec<Option<f32>>, EvalError> {
-    let mut by_unit: Vec<Vec<SessionLine>> = vec![Vec::new(); corpus.units.len()];
-    let mut tokens = Tokens::new();
+    model: &Model,
+) -> Result<Option<(Vec<Option<f32>>, f32, SessionSummary)>, EvalError> {
+    let (Some(mut sessions), Some(session_model)) = (Sessions::for_model(model)?, &model.session)
+    else {
+        return Ok(None);
+    };
     for (r, &s) in test.iter().zip(scores) {
-        by_unit[r.unit].push(SessionLine::new(&r.text, s, &mut tokens));
+        sessions.add(&r.text, s);
     }
-    let session_scores = model.score_batch(&by_unit)?;
-    Ok(by_unit
+    let units: HashMap<&str, usize> = corpus
+        .units
         .iter()
-        .zip(session_scores)
-        .map(|(lines, s)| (!lines.is_empty()).then_some(s))
-        .collect())
+        .enumerate()
+        .map(|(i, u)| (u.name.as_str(), i))
+        .collect();
+    let mut out = vec![None; corpus.units.len()];
+    let scored = sessions.finish(session_model)?;
+    let mut unlabelled = 0;
+    for s in &scored {
+        match units.get(s.key.as_str()) {
+            Some(&u) => out[u] = Some(s.score),
+            None => unlabelled += 1,
+        }
+    }
+    let summary = SessionSummary {
+        key: model.meta.params.session_key.clone().unwrap_or_default(),
+        training_sessions: session_model.stats.sessions(),
+        params: session_model.params.clone(),
+        line_threshold: model.threshold,
+        test_sessions: scored.len(),
+        unlabelled_sessions: unlabelled,
+    };
+    Ok(Some((out, session_model.threshold, summary)))
 }

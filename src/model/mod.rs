@@ -9,6 +9,7 @@ pub mod iforest;
 mod persist;
 mod reservoir;
 pub mod session;
+pub mod session_key;
 mod templates;
 pub mod tfidf;
 
@@ -17,6 +18,7 @@ pub use features::{Featurizer, Scratch, View, DIMS};
 pub use persist::FORMAT_VERSION;
 pub use reservoir::Reservoir;
 pub use session::{SessionLine, SessionModel, SessionParams, SessionTrainer};
+pub use session_key::{ScoredSession, SessionKey, Sessions};
 
 use std::collections::VecDeque;
 
@@ -82,6 +84,11 @@ pub struct TrainParams {
     /// slice (the sample's payments webhook at 0.2) it puts the clean threshold at 0.79
     /// and the recall at 0.21. Set it for logs whose healthy novelty arrives steadily.
     pub calibration: f64,
+    /// A regular expression that names the session of a line (an HDFS block `blk_-?\d+`, a
+    /// request or job id; its first capture group, else its whole match). When set, the
+    /// model also learns a session model from the mix of templates and line scores of each
+    /// training session, and `score`, `replay` and `evaluate` score sessions with it.
+    pub session_key: Option<String>,
 }
 
 impl Default for TrainParams {
@@ -98,6 +105,7 @@ impl Default for TrainParams {
             info_weight: 1.0,
             known_weight: 0.8,
             calibration: 0.0,
+            session_key: None,
         }
     }
 }
@@ -114,6 +122,9 @@ impl TrainParams {
                 "calibration must be in [0, 0.9), got {}",
                 self.calibration
             ));
+        }
+        if let Some(pattern) = &self.session_key {
+            SessionKey::new(pattern)?;
         }
         if self.min_df == 0 {
             return bad("min_df must be at least 1".into());
@@ -192,6 +203,9 @@ pub struct Model {
     /// A few of them make a pod's burst on their own, where they would drown among the
     /// ordinary anomalous lines of a chatty pod (see [`crate::pipeline::aggregate`]).
     pub strict_threshold: f32,
+    /// Scores sessions (lines grouped by [`TrainParams::session_key`]), when trained with
+    /// a session key.
+    pub session: Option<SessionModel>,
     /// This model value's identity in the score cache: scores of other models (a retrained
     /// one, a clone) are never reused.
     #[serde(skip)]
@@ -438,6 +452,74 @@ impl ChunkScratch {
     }
 }
 
+/// The identity of a line's template: its normalised token sequence (in the reusable
+/// `tokens`), as template rarity and the session model count it.
+pub fn template_of(line: &str, tokens: &mut Tokens) -> u64 {
+    normalise(line, tokens);
+    hash::template(tokens.iter())
+}
+
+/// Training lines kept for the session model; lines of later sessions are not learnt
+/// as sessions (the line model still learns them).
+const MAX_SESSION_LINES: usize = 2_000_000;
+
+/// The lines of the training sessions, kept until the line model can score them.
+struct TrainingSessions {
+    key: SessionKey,
+    index: std::collections::HashMap<String, u32>,
+    /// (session, line), in training order.
+    lines: Vec<(u32, String)>,
+}
+
+impl TrainingSessions {
+    fn new(key: SessionKey) -> Self {
+        Self {
+            key,
+            index: std::collections::HashMap::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, line: &str) {
+        if self.lines.len() >= MAX_SESSION_LINES {
+            return;
+        }
+        let Some(key) = self.key.of(line) else {
+            return;
+        };
+        let next = self.index.len() as u32;
+        let session = match self.index.get(key) {
+            Some(&s) => s,
+            None => *self.index.entry(key.to_string()).or_insert(next),
+        };
+        self.lines.push((session, line.to_string()));
+    }
+
+    /// Learns the session model from the sessions as `model` scores their lines: live for
+    /// the fit, held out for the threshold.
+    fn train(self, model: &Model, params: SessionParams) -> Result<SessionModel, ModelError> {
+        let texts: Vec<&str> = self.lines.iter().map(|(_, l)| l.as_str()).collect();
+        let (mut live, mut held) = (Vec::new(), Vec::new());
+        model.score_batch(&texts, &mut live)?;
+        model.score_batch_held_out(&texts, &mut held)?;
+        let mut by_session: Vec<Vec<usize>> = vec![Vec::new(); self.index.len()];
+        for (i, (s, _)) in self.lines.iter().enumerate() {
+            by_session[*s as usize].push(i);
+        }
+        let mut trainer = SessionTrainer::new(params)?;
+        let mut tokens = Tokens::new();
+        for rows in by_session.iter().filter(|r| !r.is_empty()) {
+            let lines: Vec<SessionLine> = rows
+                .iter()
+                .map(|&i| SessionLine::new(texts[i], live[i], &mut tokens))
+                .collect();
+            let held_out: Vec<f32> = rows.iter().map(|&i| held[i]).collect();
+            trainer.add(&lines, &held_out);
+        }
+        trainer.finish()
+    }
+}
+
 /// Fewer calibration lines than this are learnt instead: too few to place a quantile.
 const MIN_CALIBRATION_LINES: usize = 1000;
 
@@ -454,6 +536,8 @@ pub struct Trainer {
     offered: u64,
     /// Lines dropped for giving no token at all.
     empty: u64,
+    /// The training sessions' lines, with a session key.
+    sessions: Option<TrainingSessions>,
 }
 
 impl Trainer {
@@ -462,13 +546,19 @@ impl Trainer {
         params.check()?;
         Ok(Self {
             reservoir: Reservoir::new(params.reservoir, params.seed),
-            params,
             df: DocumentFrequencies::new(),
             templates: Templates::new(),
             tokens: Tokens::new(),
             recent: VecDeque::new(),
             offered: 0,
             empty: 0,
+            sessions: params
+                .session_key
+                .as_deref()
+                .map(SessionKey::new)
+                .transpose()?
+                .map(TrainingSessions::new),
+            params,
         })
     }
 
@@ -501,6 +591,9 @@ impl Trainer {
 
     /// Learns from `line`, whose tokens are in `self.tokens`.
     fn learn_tokens(&mut self, line: &str) {
+        if let Some(sessions) = &mut self.sessions {
+            sessions.add(line);
+        }
         self.df.add(self.tokens.iter());
         self.templates.add(hash::template(self.tokens.iter()));
         self.reservoir.offer(line);
@@ -536,6 +629,15 @@ impl Trainer {
             model.threshold = model.threshold.max(threshold);
             model.strict_threshold = model.strict_threshold.max(strict);
         }
+        if let Some(sessions) = self.sessions.take() {
+            let p = &self.params;
+            let params = SessionParams {
+                contamination: p.contamination,
+                seed: p.seed,
+                ..SessionParams::default()
+            };
+            model.session = Some(sessions.train(&model, params)?);
+        }
         Ok(model)
     }
 
@@ -568,6 +670,7 @@ impl Trainer {
             forest,
             threshold: 0.0,
             strict_threshold: 0.0,
+            session: None,
             generation: cache::Generation::default(),
         };
         (model.threshold, model.strict_threshold) =
@@ -836,6 +939,67 @@ mod tests {
             n2 > k2,
             "a new word outranks a new mix of known ones: {n2} vs {k2}"
         );
+    }
+
+    /// A session of four routine lines; every 50th misses its acknowledgement.
+    fn session_lines(n: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            out.push(format!("open job=j{i} on host{}", i % 7));
+            out.push(format!("write job=j{i} {} bytes", i * 13 % 4096));
+            if i % 50 != 7 {
+                out.push(format!("ack job=j{i} after {}ms", i % 90));
+            }
+            out.push(format!("close job=j{i}"));
+        }
+        out
+    }
+
+    #[test]
+    fn a_session_key_trains_a_session_model_that_survives_the_model_file() {
+        let params = TrainParams {
+            session_key: Some(r"job=(\w+)".into()),
+            ..small_params()
+        };
+        let mut t = Trainer::new(params).unwrap();
+        for l in session_lines(1000) {
+            t.add(&l);
+        }
+        let model = t.finish("test").unwrap();
+        let session = model.session.as_ref().expect("a session model");
+        assert_eq!(session.stats.sessions(), 1000);
+        let loaded = Model::from_bytes(&model.to_bytes().unwrap(), "test").unwrap();
+        assert_eq!(loaded.to_bytes().unwrap(), model.to_bytes().unwrap());
+
+        // a session without its ack and with a write too many scores above healthy ones
+        let mut sessions = Sessions::for_model(&loaded).unwrap().unwrap();
+        for l in [
+            "open job=x1 on host1",
+            "write job=x1 10 bytes",
+            "write job=x1 10 bytes",
+            "close job=x1",
+            "open job=x2 on host2",
+            "write job=x2 10 bytes",
+            "ack job=x2 after 5ms",
+            "close job=x2",
+        ] {
+            sessions.add(l, loaded.score(l).unwrap());
+        }
+        let scored = sessions.finish(loaded.session.as_ref().unwrap()).unwrap();
+        assert_eq!(scored.len(), 2);
+        assert_eq!((scored[0].key.as_str(), scored[0].lines), ("x1", 4));
+        assert!(scored[0].score > scored[1].score, "{scored:?}");
+        assert!(scored[0].anomalous && !scored[1].anomalous, "{scored:?}");
+    }
+
+    #[test]
+    fn a_bad_session_key_is_refused_by_name() {
+        let params = TrainParams {
+            session_key: Some("(unclosed".into()),
+            ..small_params()
+        };
+        let err = Trainer::new(params).err().unwrap().to_string();
+        assert!(err.contains("session_key"), "{err}");
     }
 
     #[test]

@@ -178,16 +178,36 @@ impl Mix {
 }
 
 /// How often things were seen among the training sessions.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SessionStats {
     /// Training sessions.
     sessions: u64,
     /// Template -> training sessions that hold it at least once.
+    #[serde(with = "sorted")]
     template_sessions: HashMap<u64, u32>,
     /// Exact template counts ([`Mix::signature`]) -> training sessions with them.
+    #[serde(with = "sorted")]
     signatures: HashMap<u64, u32>,
     /// Template set ([`Mix::template_set`]) -> training sessions with it.
+    #[serde(with = "sorted")]
     template_sets: HashMap<u64, u32>,
+}
+
+/// Counts persisted as sorted pairs, so that the same training gives the same bytes.
+mod sorted {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(map: &HashMap<u64, u32>, s: S) -> Result<S::Ok, S::Error> {
+        let mut pairs: Vec<(u64, u32)> = map.iter().map(|(k, v)| (*k, *v)).collect();
+        pairs.sort_unstable();
+        pairs.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<u64, u32>, D::Error> {
+        Ok(Vec::<(u64, u32)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 impl SessionStats {
@@ -261,10 +281,9 @@ fn length(lines: usize) -> f32 {
 }
 
 /// A trained session model: statistics of the training sessions, the forest fitted on
-/// their features and the calibrated threshold. Not part of model files yet (its hash maps
-/// would need a sorted persisted form, as the template table has), so it lives as long as
-/// the evaluation that trains it.
-#[derive(Debug, Clone)]
+/// their features and the calibrated threshold. Part of a model file trained with a
+/// session key ([`super::TrainParams::session_key`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionModel {
     /// The settings it was trained with.
     pub params: SessionParams,
