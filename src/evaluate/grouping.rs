@@ -18,33 +18,10 @@ use super::EvalError;
 use crate::model::template_of;
 use crate::pipeline::normalise::Tokens;
 
-/// Which of Loghub-2k's labelled templates to measure against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Truth {
-    /// The original templates (`*_structured.csv`), which published parser figures use
-    /// (Drain's mean grouping accuracy over 16 systems: 0.865).
-    Original,
-    /// The revised templates (`*_structured_corrected.csv`) of Loghub-2.0's benchmarks.
-    Corrected,
-}
-
-impl Truth {
-    /// Its key in the recorded-figures file.
-    pub fn key(self) -> &'static str {
-        match self {
-            Truth::Original => "original",
-            Truth::Corrected => "corrected",
-        }
-    }
-
-    fn suffix(self) -> &'static str {
-        match self {
-            Truth::Original => "_2k.log_structured.csv",
-            Truth::Corrected => "_2k.log_structured_corrected.csv",
-        }
-    }
-}
+/// The labels measured against: the original templates (`*_structured.csv`), which
+/// published parser figures use (Drain's mean grouping accuracy over 16 systems: 0.865).
+/// The revised files of Loghub-2.0 keep the same grouping of lines.
+const LABELS: &str = "_2k.log_structured.csv";
 
 /// The grouping of one system's 2 000 lines.
 #[derive(Debug, Clone, Serialize)]
@@ -62,9 +39,9 @@ pub struct SystemGrouping {
 }
 
 /// Grouping accuracy of every system found under `dir` (the `loghub-2k` folder).
-pub fn measure(dir: &Path, truth: Truth) -> Result<Vec<SystemGrouping>, EvalError> {
+pub fn measure(dir: &Path) -> Result<Vec<SystemGrouping>, EvalError> {
     let mut out = Vec::new();
-    for (system, log, labels) in systems(dir, truth)? {
+    for (system, log, labels) in systems(dir)? {
         let lines = super::datasets::read_text(&log)?;
         let events = event_ids(&labels)?;
         let lines: Vec<&str> = lines.lines().collect();
@@ -105,14 +82,14 @@ pub fn mean(systems: &[SystemGrouping]) -> f64 {
 }
 
 /// `(name, log, labels)` of each system folder holding both files, by name.
-fn systems(dir: &Path, truth: Truth) -> Result<Vec<(String, PathBuf, PathBuf)>, EvalError> {
+fn systems(dir: &Path) -> Result<Vec<(String, PathBuf, PathBuf)>, EvalError> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| EvalError::data(dir, 0, format!("cannot list: {e}")))?;
     let mut out = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let log = e.path().join(format!("{name}_2k.log"));
-        let labels = e.path().join(format!("{name}{}", truth.suffix()));
+        let labels = e.path().join(format!("{name}{LABELS}"));
         if log.is_file() && labels.is_file() {
             out.push((name, log, labels));
         }
@@ -123,19 +100,20 @@ fn systems(dir: &Path, truth: Truth) -> Result<Vec<(String, PathBuf, PathBuf)>, 
 
 /// The `EventId` column of a structured CSV, in line order.
 fn event_ids(path: &Path) -> Result<Vec<String>, EvalError> {
+    let column = "EventId";
     let text = super::datasets::read_text(path)?;
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader
         .headers()
         .map_err(|e| EvalError::data(path, 1, e.to_string()))?;
-    let Some(col) = headers.iter().position(|h| h == "EventId") else {
-        return Err(EvalError::data(path, 1, "no EventId column".into()));
+    let Some(col) = headers.iter().position(|h| h == column) else {
+        return Err(EvalError::data(path, 1, format!("no {column} column")));
     };
     let mut out = Vec::new();
     for (i, row) in reader.records().enumerate() {
         let row = row.map_err(|e| EvalError::data(path, i + 2, e.to_string()))?;
         let Some(id) = row.get(col) else {
-            return Err(EvalError::data(path, i + 2, "no EventId".into()));
+            return Err(EvalError::data(path, i + 2, format!("no {column}")));
         };
         out.push(id.to_string());
     }

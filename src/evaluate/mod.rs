@@ -303,6 +303,9 @@ pub struct Evaluation {
     /// The threshold units are judged by: the session model's for blocks, the line
     /// model's otherwise.
     pub threshold: f32,
+    /// Share of the test lines labelled normal that score at or above the line model's
+    /// threshold, to set beside the contamination asked for.
+    pub healthy_line_flag_rate: f64,
     /// How block scores were made (block units only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions: Option<SessionSummary>,
@@ -352,6 +355,7 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
         test_lines: test.len(),
         skipped: corpus.skipped,
         threshold,
+        healthy_line_flag_rate: healthy_flag_rate(&test, &scores, model.threshold),
         sessions,
         quality,
         pods,
@@ -359,6 +363,18 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
         seconds: start.elapsed().as_secs_f64(),
         settings: opts.clone(),
     })
+}
+
+/// Share of the normal records among `test` scoring at or above `threshold`.
+fn healthy_flag_rate(test: &[&Record], scores: &[f32], threshold: f32) -> f64 {
+    let (mut flagged, mut normal) = (0u64, 0u64);
+    for (r, &s) in test.iter().zip(scores) {
+        if !r.anomalous {
+            normal += 1;
+            flagged += u64::from(s >= threshold);
+        }
+    }
+    flagged as f64 / normal.max(1) as f64
 }
 
 /// Index of the first test record.

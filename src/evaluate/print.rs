@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::grouping::{SystemGrouping, Truth};
+use super::grouping::SystemGrouping;
 use super::{Evaluation, PodAlerts, SessionSummary};
 use crate::eval::{Counts, UnitQuality};
 use crate::model::describe;
@@ -29,6 +29,12 @@ pub fn render(e: &Evaluation) -> String {
             e.skipped
         );
     }
+    let _ = writeln!(
+        s,
+        "  lines      {:.2} % of the normal test lines at or above the line threshold (contamination asked: {:.2} %)",
+        100.0 * e.healthy_line_flag_rate,
+        100.0 * e.settings.params.contamination
+    );
     if let Some(m) = &e.sessions {
         sessions(&mut s, m);
     }
@@ -54,13 +60,12 @@ pub fn render(e: &Evaluation) -> String {
     s
 }
 
-/// Formats the grouping accuracy of each system's templates against `truth`.
-pub fn grouping(truth: Truth, systems: &[SystemGrouping], mean: f64) -> String {
+/// Formats the grouping accuracy of each system's templates.
+pub fn grouping(systems: &[SystemGrouping], mean: f64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Loghub-2k templates ({} labels), whole lines: grouping accuracy",
-        truth.key()
+        "Loghub-2k templates, whole lines: grouping accuracy against the labelled events"
     );
     let _ = writeln!(
         s,

@@ -63,6 +63,11 @@ pub fn figures(e: &Evaluation) -> Vec<Figure> {
         setting("known_weight", f64::from(e.settings.params.known_weight)),
         setting("calibration", e.settings.params.calibration),
     ];
+    out.push(Figure {
+        name: "healthy_line_flag_rate",
+        value: e.healthy_line_flag_rate,
+        kind: Kind::Rate,
+    });
     if let Some(m) = &e.sessions {
         out.push(setting("session_contamination", m.params.contamination));
         out.push(setting("session_trees", m.params.trees as f64));

@@ -701,6 +701,10 @@ fn compound(w: &str, out: &mut Tokens) {
             push_mask(mask, out);
             continue;
         }
+        if is_host_name(part) {
+            push_mask("<host>", out);
+            continue;
+        }
         let segments = part.split(['.', '-', '%']).filter(|p| !p.is_empty());
         let total = segments.clone().count();
         let keep = total.saturating_sub(pod_hash_parts(part));
@@ -719,6 +723,52 @@ fn compound(w: &str, out: &mut Tokens) {
         }
     }
 }
+
+/// A DNS name of three labels or more whose last label looks like a top-level domain
+/// (`www.google.com`, `proxy.cse.cuhk.edu.hk`, `checkout.shop.svc.cluster.local`): which
+/// host is a value, not a kind of message. Reversed names of code (`com.apple.cts`,
+/// `org.apache.Foo`) are not hosts.
+fn is_host_name(w: &str) -> bool {
+    let mut labels = w.split('.');
+    let Some(first) = labels.next() else {
+        return false;
+    };
+    let Some(last) = w.rsplit('.').next() else {
+        return false;
+    };
+    let label_ok =
+        |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    w.bytes().filter(|&b| b == b'.').count() >= 2
+        && (2..=6).contains(&last.len())
+        && last.bytes().all(|b| b.is_ascii_lowercase())
+        && !matches!(
+            first,
+            "com" | "org" | "net" | "io" | "java" | "javax" | "android"
+        )
+        && w.split('.').all(label_ok)
+        && labels.count() >= 2
+}
+
+/// A month or weekday name as dates write it (`Dec`, `Sun`, `Monday`): part of a
+/// timestamp. Only capitalised forms, so that the word "may" stays a word.
+fn is_calendar_word(w: &str) -> bool {
+    const NAMES: [&str; 19] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec",
+        "Mon", "Tue", "Wed", "Thu", "Fri", "Sat",
+    ];
+    w == "Sun" || NAMES.contains(&w) || w.ends_with("day") && DAYS.contains(&w)
+}
+
+/// Weekday names in full.
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 /// Whether `s` holds an ASCII digit.
 fn has_digit(s: &str) -> bool {
@@ -745,6 +795,9 @@ fn mixed_id(w: &str) -> Option<&'static str> {
 fn simple(w: &str, out: &mut Tokens) {
     if let Some(mask) = mixed_id(w) {
         return out.push(mask);
+    }
+    if is_calendar_word(w) {
+        return out.push("<ts>");
     }
     if w.bytes().all(|b| !b.is_ascii_alphabetic()) && has_digit(w) {
         return out.push("<num>");
@@ -1144,7 +1197,7 @@ mod tests {
             (
                 "coredns",
                 r#"[INFO] 10.244.1.5:53124 - 12345 "A IN checkout.shop.svc.cluster.local. udp 60 false 512" NOERROR qr,aa,rd 116 0.000123s"#,
-                "info <ip> <num> in checkout shop svc cluster local udp <num> false <num> noerror qr aa rd <num> <dur_s>",
+                "info <ip> <num> in <host> udp <num> false <num> noerror qr aa rd <num> <dur_s>",
                 Level::Info,
             ),
             (
@@ -1212,6 +1265,12 @@ mod tests {
                 "1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.363779 R02-M1-N0-C:J12-U11 RAS KERNEL INFO instruction cache parity error corrected",
                 "<num> <ts> <id> <ts> <id> ras kernel info instruction cache parity error corrected",
                 Level::Info,
+            ),
+            (
+                "syslog: month names are dates, DNS names are hosts",
+                "Dec 10 11:04:32 LabSZ sshd[24200]: connect to www.google.com:443 via proxy.cse.cuhk.edu.hk from com.apple.cts",
+                "<ts> <num> <ts> labsz sshd <num> connect to <host> <num> via <host> from com apple cts",
+                Level::Unknown,
             ),
             (
                 "versions and host names with numbers are ids",
