@@ -1191,7 +1191,7 @@ mod tests {
             (
                 "redis",
                 "1:M 14 Nov 2023 22:13:20.123 * Background saving started by pid 4242",
-                "<num> <num> nov <num> <ts> background saving started by pid <num>",
+                "<num> <num> <ts> <num> <ts> background saving started by pid <num>",
                 Level::Unknown,
             ),
             (
