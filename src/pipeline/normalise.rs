@@ -1233,7 +1233,7 @@ mod tests {
             (
                 "url with credentials-free query",
                 "fetching https://api.example.com/v2/users/98765?token=abc&page=2 took 1.5s",
-                "fetching https api example com v2 users <num> token <val> page <val> took <dur_s>",
+                "fetching https <host> v2 users <num> token <val> page <val> took <dur_s>",
                 Level::Unknown,
             ),
             (
