@@ -805,6 +805,21 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
             String::new()
         }
     );
+    match (&model.meta.params.session_key, &model.session) {
+        (Some(_), Some(s)) => println!(
+            "sessions: learnt from {} training sessions, session threshold {:.4}",
+            s.stats.sessions(),
+            s.threshold
+        ),
+        (Some(key), None) => eprintln!(
+            "warning: no training line matched --session-key {key:?}: the model scores lines only"
+        ),
+        _ => {}
+    }
+    println!(
+        "templates: {} learnt (token sequences whose words mostly agree share one)",
+        model.featurizer.templates.mined_templates()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::hash::{mix, template};
+use super::hash::mix;
 use super::templates::Templates;
 use super::tfidf::{Term, TfIdf};
 use crate::pipeline::normalise::{normalise, Tokens, MAX_TOKENS};
@@ -118,7 +118,7 @@ impl Featurizer {
             s[1] = idf_sum / n as f32 / unseen_idf;
             s[2] = idf_max / unseen_idf;
         }
-        let t = template(tokens.iter());
+        let t = self.templates.id(tokens);
         s[3] = match view {
             View::Live => self.templates.rarity(t),
             View::HeldOut => self.templates.rarity_held_out(t),
@@ -176,11 +176,11 @@ mod tests {
         for l in lines {
             normalise(l, &mut tokens);
             df.add(tokens.iter());
-            templates.add(template(tokens.iter()));
+            templates.learn(&tokens);
         }
         Featurizer {
             tfidf: df.finish(1, 1000),
-            templates,
+            templates: templates.mined(),
         }
     }
 

@@ -6,6 +6,7 @@ mod error;
 pub mod features;
 mod hash;
 pub mod iforest;
+mod miner;
 mod persist;
 mod reservoir;
 pub mod session;
@@ -452,13 +453,6 @@ impl ChunkScratch {
     }
 }
 
-/// The identity of a line's template: its normalised token sequence (in the reusable
-/// `tokens`), as template rarity and the session model count it.
-pub fn template_of(line: &str, tokens: &mut Tokens) -> u64 {
-    normalise(line, tokens);
-    hash::template(tokens.iter())
-}
-
 /// Training lines kept for the session model; lines of later sessions are not learnt
 /// as sessions (the line model still learns them).
 const MAX_SESSION_LINES: usize = 2_000_000;
@@ -497,7 +491,15 @@ impl TrainingSessions {
 
     /// Learns the session model from the sessions as `model` scores their lines: live for
     /// the fit, held out for the threshold.
-    fn train(self, model: &Model, params: SessionParams) -> Result<SessionModel, ModelError> {
+    /// `None` when no training line named a session.
+    fn train(
+        self,
+        model: &Model,
+        params: SessionParams,
+    ) -> Result<Option<SessionModel>, ModelError> {
+        if self.lines.is_empty() {
+            return Ok(None);
+        }
         let texts: Vec<&str> = self.lines.iter().map(|(_, l)| l.as_str()).collect();
         let (mut live, mut held) = (Vec::new(), Vec::new());
         model.score_batch(&texts, &mut live)?;
@@ -516,7 +518,7 @@ impl TrainingSessions {
             let held_out: Vec<f32> = rows.iter().map(|&i| held[i]).collect();
             trainer.add(&lines, &held_out);
         }
-        trainer.finish()
+        trainer.finish().map(Some)
     }
 }
 
@@ -595,7 +597,7 @@ impl Trainer {
             sessions.add(line);
         }
         self.df.add(self.tokens.iter());
-        self.templates.add(hash::template(self.tokens.iter()));
+        self.templates.learn(&self.tokens);
         self.reservoir.offer(line);
     }
 
@@ -636,7 +638,7 @@ impl Trainer {
                 seed: p.seed,
                 ..SessionParams::default()
             };
-            model.session = Some(sessions.train(&model, params)?);
+            model.session = sessions.train(&model, params)?;
         }
         Ok(model)
     }
@@ -649,7 +651,7 @@ impl Trainer {
         let p = &self.params;
         let featurizer = Featurizer {
             tfidf: self.df.clone().finish(p.min_df, p.max_vocab),
-            templates: self.templates.clone(),
+            templates: self.templates.mined(),
         };
         let rows = featurize_all(&featurizer, self.reservoir.lines());
         let forest = IsolationForest::params()
@@ -680,6 +682,13 @@ impl Trainer {
 }
 
 impl Model {
+    /// The identity of a line's template as this model sees it (its learnt template, else
+    /// its normalised token sequence), normalising into the reusable `tokens`.
+    pub fn template_of(&self, line: &str, tokens: &mut Tokens) -> u64 {
+        normalise(line, tokens);
+        self.featurizer.templates.id(tokens)
+    }
+
     /// The scores above which the contamination, and its strict share, of `lines` lie.
     fn quantiles(&self, lines: &[String], view: View) -> Result<(f32, f32), ModelError> {
         let mut scores = Vec::new();

@@ -7,15 +7,25 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::hash;
+use super::miner::TemplateMiner;
+use crate::pipeline::normalise::Tokens;
+
 /// Past this many distinct templates, new ones are no longer tracked (they stay "rare").
 const MAX_TEMPLATES: usize = 500_000;
+/// Distinct token sequences kept for mining; past it, sequences count as their own template.
+const MAX_MINED: usize = 100_000;
 
-/// Template frequencies.
+/// Template frequencies, by template identity (a learnt template's, see
+/// [`super::miner`], or an exact token sequence's).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(from = "TemplateParts", into = "TemplateParts")]
 pub struct Templates {
     counts: HashMap<u64, u32>,
     docs: u64,
+    miner: TemplateMiner,
+    /// Training only: each distinct token sequence's tokens, for mining.
+    sequences: HashMap<u64, Vec<String>>,
 }
 
 /// Persisted form: sorted pairs, so the same training gives the same bytes.
@@ -23,6 +33,8 @@ pub struct Templates {
 pub struct TemplateParts {
     counts: Vec<(u64, u32)>,
     docs: u64,
+    clusters: Vec<Vec<String>>,
+    exact: Vec<(u64, u32)>,
 }
 
 impl From<TemplateParts> for Templates {
@@ -30,6 +42,8 @@ impl From<TemplateParts> for Templates {
         Self {
             counts: p.counts.into_iter().collect(),
             docs: p.docs,
+            miner: TemplateMiner::from_parts(p.clusters, p.exact),
+            sequences: HashMap::new(),
         }
     }
 }
@@ -38,9 +52,12 @@ impl From<Templates> for TemplateParts {
     fn from(t: Templates) -> Self {
         let mut counts: Vec<(u64, u32)> = t.counts.into_iter().collect();
         counts.sort_unstable();
+        let (clusters, exact) = t.miner.parts();
         Self {
             counts,
             docs: t.docs,
+            clusters,
+            exact,
         }
     }
 }
@@ -59,6 +76,57 @@ impl Templates {
         } else if self.counts.len() < MAX_TEMPLATES {
             self.counts.insert(template, 1);
         }
+    }
+
+    /// Counts one training line by its token sequence, kept for [`Templates::mined`].
+    pub fn learn(&mut self, tokens: &Tokens) {
+        let raw = hash::template(tokens.iter());
+        self.add(raw);
+        if self.sequences.len() < MAX_MINED && !self.sequences.contains_key(&raw) {
+            self.sequences
+                .insert(raw, tokens.iter().map(String::from).collect());
+        }
+    }
+
+    /// The table as scoring uses it: the learnt sequences clustered into templates (most
+    /// frequent first, so that common kinds anchor their clusters), each template counting
+    /// the lines of all its sequences.
+    pub fn mined(&self) -> Templates {
+        let mut order: Vec<(u32, u64)> = self
+            .sequences
+            .keys()
+            .map(|raw| (self.count(*raw), *raw))
+            .collect();
+        order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let miner = TemplateMiner::mine(
+            order
+                .iter()
+                .filter_map(|(_, raw)| Some((*raw, self.sequences.get(raw)?.as_slice()))),
+        );
+        let mut counts: HashMap<u64, u32> = HashMap::new();
+        for (raw, c) in &self.counts {
+            let id = miner.id_of_exact(*raw).unwrap_or(*raw);
+            let n = counts.entry(id).or_default();
+            *n = n.saturating_add(*c);
+        }
+        Templates {
+            counts,
+            docs: self.docs,
+            miner,
+            sequences: HashMap::new(),
+        }
+    }
+
+    /// The identity of a line's template: its learnt template's, else its exact token
+    /// sequence's.
+    pub fn id(&self, tokens: &Tokens) -> u64 {
+        let raw = hash::template(tokens.iter());
+        self.miner.id_of(raw, tokens.iter())
+    }
+
+    /// Learnt templates.
+    pub fn mined_templates(&self) -> usize {
+        self.miner.len()
     }
 
     /// Drops templates seen fewer than `min_count` times: they count as new.

@@ -688,6 +688,7 @@ fn push_status(code: u16, out: &mut Tokens) {
 /// same token. Masks repeated back to back within one word collapse into one.
 fn compound(w: &str, out: &mut Tokens) {
     let start = out.len();
+    let mut after_host = false;
     let push_mask = |mask: &'static str, out: &mut Tokens| {
         if out.len() == start || out.last() != Some(mask) {
             out.push(mask);
@@ -697,14 +698,20 @@ fn compound(w: &str, out: &mut Tokens) {
         if part.is_empty() {
             continue;
         }
+        // `host:port` is one value, as `ip:port` is
+        if std::mem::take(&mut after_host) && part.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
         if let Some(mask) = whole_word_mask(part) {
             push_mask(mask, out);
             continue;
         }
         if is_host_name(part) {
             push_mask("<host>", out);
+            after_host = true;
             continue;
         }
+
         let segments = part.split(['.', '-', '%']).filter(|p| !p.is_empty());
         let total = segments.clone().count();
         let keep = total.saturating_sub(pod_hash_parts(part));
@@ -724,29 +731,29 @@ fn compound(w: &str, out: &mut Tokens) {
     }
 }
 
-/// A DNS name of three labels or more whose last label looks like a top-level domain
-/// (`www.google.com`, `proxy.cse.cuhk.edu.hk`, `checkout.shop.svc.cluster.local`): which
-/// host is a value, not a kind of message. Reversed names of code (`com.apple.cts`,
-/// `org.apache.Foo`) are not hosts.
+/// A DNS name (`www.google.com`, `github.com`, `proxy.cse.cuhk.edu.hk`,
+/// `checkout.shop.svc.cluster.local`): two labels or more, the last a common top-level
+/// domain or cluster suffix. Which host is a value, not a kind of message. Reversed
+/// names of code (`com.apple.cts`, `nova.compute.claims`) are not hosts.
 fn is_host_name(w: &str) -> bool {
-    let mut labels = w.split('.');
-    let Some(first) = labels.next() else {
-        return false;
-    };
-    let Some(last) = w.rsplit('.').next() else {
+    const SUFFIXES: [&str; 40] = [
+        "com", "net", "org", "edu", "gov", "mil", "int", "io", "co", "cn", "hk", "jp", "de", "uk",
+        "fr", "ru", "br", "in", "au", "ca", "nl", "se", "ch", "it", "es", "kr", "tw", "info",
+        "biz", "local", "internal", "lan", "corp", "home", "arpa", "svc", "cluster", "cloud",
+        "dev", "app",
+    ];
+    let (Some(first), Some(last)) = (w.split('.').next(), w.rsplit('.').next()) else {
         return false;
     };
     let label_ok =
         |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    w.bytes().filter(|&b| b == b'.').count() >= 2
-        && (2..=6).contains(&last.len())
-        && last.bytes().all(|b| b.is_ascii_lowercase())
+    w.contains('.')
+        && SUFFIXES.contains(&last)
         && !matches!(
             first,
             "com" | "org" | "net" | "io" | "java" | "javax" | "android"
         )
         && w.split('.').all(label_ok)
-        && labels.count() >= 2
 }
 
 /// A month or weekday name as dates write it (`Dec`, `Sun`, `Monday`): part of a
@@ -781,14 +788,21 @@ pub fn is_placeholder(t: &str) -> bool {
 }
 
 /// The mask of a word that mixes letters and digits and is long enough to be an id rather
-/// than a name (`req8f3k2j1x`, `dn228`; `v1`, `x509`, `k8s` stay words).
+/// than a name (`req8f3k2j1x`, `dn228`), or is a short node name of two letters or more
+/// then two digits or more (`en74`, `bn37`); `v1`, `x509`, `k8s`, `ec2`, `utf8` stay words.
 fn mixed_id(w: &str) -> Option<&'static str> {
     let (mut letters, mut digits) = (false, false);
     for b in w.bytes() {
         letters |= b.is_ascii_alphabetic();
         digits |= b.is_ascii_digit();
     }
-    (digits && letters && w.len() >= 5).then(|| if is_hex(w) { "<hex>" } else { "<id>" })
+    if digits && letters && w.len() >= 5 {
+        return Some(if is_hex(w) { "<hex>" } else { "<id>" });
+    }
+    let b = w.as_bytes();
+    let alpha = b.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    let numeric = b[alpha..].iter().all(u8::is_ascii_digit);
+    (alpha >= 2 && b.len() - alpha >= 2 && numeric).then_some("<id>")
 }
 
 /// A word without inner punctuation.
@@ -1167,7 +1181,7 @@ mod tests {
             (
                 "klog",
                 "E1114 22:13:20.123456       1 reflector.go:138] k8s.io/client-go/informers/factory.go:134: Failed to watch *v1.Pod: the server has asked for the client to provide credentials",
-                "error <ts> <ts> <num> reflector go <num> k8s io client go informers factory go <num> failed to watch v1 pod the server has asked for the client to provide credentials",
+                "error <ts> <ts> <num> reflector go <num> <host> client go informers factory go <num> failed to watch v1 pod the server has asked for the client to provide credentials",
                 Level::Error,
             ),
             (
@@ -1269,13 +1283,13 @@ mod tests {
             (
                 "syslog: month names are dates, DNS names are hosts",
                 "Dec 10 11:04:32 LabSZ sshd[24200]: connect to www.google.com:443 via proxy.cse.cuhk.edu.hk from com.apple.cts",
-                "<ts> <num> <ts> labsz sshd <num> connect to <host> <num> via <host> from com apple cts",
+                "<ts> <num> <ts> labsz sshd <num> connect to <host> via <host> from com apple cts",
                 Level::Unknown,
             ),
             (
                 "versions and host names with numbers are ids",
                 "upgraded ip-10-0-1-23.ec2.internal to v1.28.3 on node-7",
-                "upgraded <id> to <id> on node <num>",
+                "upgraded <host> to <id> on node <num>",
                 Level::Unknown,
             ),
         ];
