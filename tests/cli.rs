@@ -300,6 +300,8 @@ fn evaluate_on_hdfs_scores_blocks_and_finds_most_anomalous_ones() {
             "hdfs",
             "--mode",
             "clean",
+            "--session-key",
+            r"blk_-?\d+",
             "--json",
             "--data-dir",
         ])
@@ -324,6 +326,76 @@ fn evaluate_on_hdfs_scores_blocks_and_finds_most_anomalous_ones() {
         sessions["training_sessions"].as_u64().unwrap() > 1000,
         "{sessions}"
     );
+    assert_eq!(sessions["key"], r"blk_-?\d+");
+    assert_eq!(sessions["unlabelled_sessions"], 0, "{sessions}");
     assert_eq!(evals[0]["threshold"], q["at_threshold"]["threshold"]);
     assert!(q["at_threshold"]["f1"].as_f64().unwrap() > 0.85, "{q}");
+}
+
+/// Sessions are part of the product: a model trained with `--session-key` scores each
+/// session in `score`, after the lines, and `replay` reports them.
+#[test]
+fn a_session_key_model_scores_sessions_in_score_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut train = String::new();
+    for i in 0..600 {
+        train.push_str(&format!(
+            "open job=j{i}\nwrite job=j{i} {} bytes\nclose job=j{i}\n",
+            i % 97
+        ));
+    }
+    let train_file = dir.path().join("train.log");
+    std::fs::write(&train_file, train).unwrap();
+    let model = dir.path().join("jobs.model");
+    let out = run(bin()
+        .args([
+            "train",
+            "--format",
+            "text",
+            "--session-key",
+            r"job=(\w+)",
+            "--input",
+        ])
+        .arg(&train_file)
+        .arg("--out")
+        .arg(&model));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("sessions: learnt from 600"),
+        "{}",
+        stdout(&out)
+    );
+    let test_file = dir.path().join("test.log");
+    std::fs::write(
+        &test_file,
+        "open job=a\nwrite job=a 5 bytes\nclose job=a\nopen job=b\nwrite job=b 5 bytes\nwrite job=b 5 bytes\nwrite job=b 5 bytes\n",
+    )
+    .unwrap();
+    let out = run(bin()
+        .args(["score", "--format", "text", "--model"])
+        .arg(&model)
+        .arg(&test_file));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sessions: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter_map(|v| v.get("session").cloned())
+        .collect();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert_eq!(sessions[0]["key"], "a");
+    assert_eq!(sessions[1]["lines"], 4);
+    assert!(
+        sessions[1]["score"].as_f64() > sessions[0]["score"].as_f64(),
+        "a session that never closes and writes three times is the odd one: {sessions:?}"
+    );
+    let out = run(bin()
+        .args(["replay", "--format", "text", "--model"])
+        .arg(&model)
+        .arg(&test_file));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("sessions   2 by key"),
+        "{}",
+        stdout(&out)
+    );
 }

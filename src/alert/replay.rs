@@ -152,6 +152,92 @@ pub fn scored_in_time_order(
     Ok(lines)
 }
 
+/// Log time cut into minutes: time-ordered scored lines go in, and each minute that
+/// ends comes out with one observation per pod, as the alert policy takes them. A gap in
+/// log time longer than a day is skipped rather than played minute by minute. Used by
+/// `replay --alerts` and by `evaluate`, so both see what the policy would see.
+pub struct MinuteClock<'a> {
+    model: &'a Model,
+    threshold: f32,
+    agg: Aggregator,
+    window_ns: i64,
+    tracker: WindowLines,
+    current: Option<i64>,
+    /// The next minute of the run-on to end, once it started.
+    run_on: Option<i64>,
+    /// Minutes observed so far.
+    pub minutes: u64,
+}
+
+impl<'a> MinuteClock<'a> {
+    /// A clock with the aggregator `replay` and `serve` use for `model`.
+    pub fn new(model: &'a Model, threshold: f32, params: AggregateParams) -> Self {
+        let agg = Aggregator::new(params);
+        let window_ns = agg.params().window_ns.max(1);
+        Self {
+            model,
+            threshold,
+            agg,
+            window_ns,
+            tracker: WindowLines::default(),
+            current: None,
+            run_on: None,
+            minutes: 0,
+        }
+    }
+
+    /// Adds a line (in log-time order); first calls `ended(now_ns, observations)` for
+    /// each minute that ends before it.
+    pub fn add<E>(
+        &mut self,
+        s: &ScoredLine,
+        mut ended: impl FnMut(i64, &[PodObservation]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let w = s.log.ts_ns.div_euclid(self.window_ns);
+        if let Some(c) = self.current.filter(|c| w > *c) {
+            for done in c..w.min(c + MAX_GAP_WINDOWS) {
+                self.end_minute(done, &mut ended)?;
+            }
+        }
+        self.current = Some(self.current.map_or(w, |c| c.max(w)));
+        self.agg.add(s);
+        self.tracker.add(s, self.model);
+        Ok(())
+    }
+
+    /// Ends the next minute of the run-on after the last line: the last line's own minute
+    /// first, then up to `run_on` more with no lines while `open` (episodes are still open,
+    /// so that they can resolve). False when there is none left to end.
+    pub fn finish_one<E>(
+        &mut self,
+        run_on: std::time::Duration,
+        open: bool,
+        mut ended: impl FnMut(i64, &[PodObservation]) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let Some(c) = self.current else {
+            return Ok(false);
+        };
+        let extra = i64::try_from(run_on.as_nanos()).unwrap_or(0) / self.window_ns;
+        let next = self.run_on.unwrap_or(c);
+        if next > c + extra || (next > c && !open) {
+            return Ok(false);
+        }
+        self.run_on = Some(next + 1);
+        self.end_minute(next, &mut ended)?;
+        Ok(true)
+    }
+
+    fn end_minute<E>(
+        &mut self,
+        done: i64,
+        ended: &mut impl FnMut(i64, &[PodObservation]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let obs = observations(&self.agg, self.tracker.take(), done, self.threshold);
+        self.minutes += 1;
+        ended((done + 1) * self.window_ns, &obs)
+    }
+}
+
 /// Plays time-ordered `lines` through an aggregator and `alerter`, one observation per
 /// pod per minute of log time, then flushes the outboxes.
 pub async fn play(
@@ -161,39 +247,38 @@ pub async fn play(
     mut alerter: Alerter,
     run_on: std::time::Duration,
 ) -> AlertReplay {
-    let mut agg = Aggregator::new(AggregateParams::for_model(model));
-    let window_ns = agg.params().window_ns.max(1);
-    let mut tracker = WindowLines::default();
-    let (mut current, mut minutes, mut messages) = (None::<i64>, 0u64, 0usize);
+    let mut clock = MinuteClock::new(model, threshold, AggregateParams::for_model(model));
+    let mut ended: Vec<(i64, Vec<PodObservation>)> = Vec::new();
+    let mut messages = 0usize;
     for s in lines {
-        let w = s.log.ts_ns.div_euclid(window_ns);
-        if let Some(c) = current.filter(|c| w > *c) {
-            let last = w.min(c + MAX_GAP_WINDOWS);
-            for done in c..last {
-                let obs = observations(&agg, tracker.take(), done, threshold);
-                messages += alerter.observe((done + 1) * window_ns, &obs).await;
-                minutes += 1;
-            }
+        let _ = clock.add(s, |now, obs| {
+            ended.push((now, obs.to_vec()));
+            Ok::<(), ()>(())
+        });
+        for (now, obs) in ended.drain(..) {
+            messages += alerter.observe(now, &obs).await;
         }
-        current = Some(current.map_or(w, |c| c.max(w)));
-        agg.add(s);
-        tracker.add(s, model);
     }
-    if let Some(c) = current {
-        let extra = i64::try_from(run_on.as_nanos()).unwrap_or(0) / window_ns;
-        for done in c..=c + extra {
-            if done > c && alerter.open_episodes() == 0 {
-                break;
-            }
-            let obs = observations(&agg, tracker.take(), done, threshold);
-            messages += alerter.observe((done + 1) * window_ns, &obs).await;
-            minutes += 1;
+    loop {
+        // one minute at a time, so that the alerter says whether episodes are still open
+        let open = alerter.open_episodes() > 0;
+        let more = clock
+            .finish_one(run_on, open, |now, obs| {
+                ended.push((now, obs.to_vec()));
+                Ok::<(), ()>(())
+            })
+            .unwrap_or(false);
+        for (now, obs) in ended.drain(..) {
+            messages += alerter.observe(now, &obs).await;
+        }
+        if !more {
+            break;
         }
     }
     let policy = alerter.policy_stats();
     AlertReplay {
         lines: lines.len() as u64,
-        minutes,
+        minutes: clock.minutes,
         messages,
         policy,
         notifiers: alerter.shutdown().await,

@@ -7,15 +7,25 @@
 //! window's burst score reaches [`BURST_THRESHOLD`], and only alerts in the test part
 //! count. Alerts of one pod less than [`EPISODE_GAP_MINUTES`] apart are one episode, as the
 //! alert policy would send them.
+//!
+//! What the on-call engineer would actually be told is measured with the service's own
+//! [`Policy`] (default `[alerting.policy]`): every line goes through the [`MinuteClock`]
+//! that `replay --alerts` uses, each minute's observations go to the policy, and each
+//! firing notice counts once: a fault is *notified* when a notice names its pod during
+//! the fault, and a notice naming no pod under a fault is one false alert (a grouped
+//! notice, about a namespace storm or a failing dependency, is one alert however many
+//! pods it lists).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::datasets::GRACE_NS;
 use super::{Corpus, EvalError, Record};
-use crate::alert::{classify, ObservedLine, Workloads};
+use crate::alert::{
+    classify, MinuteClock, Notice, NoticeKind, ObservedLine, Policy, PolicyConfig, Workloads,
+};
 use crate::event::{LabelNames, LogLine, ScoredLine, Stream};
 use crate::model::Model;
 use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodWindows, BURST_THRESHOLD};
@@ -39,10 +49,9 @@ pub struct FaultOutcome {
     pub visible: bool,
     /// Whether the pod alerted between the start and a minute after the end.
     pub detected: bool,
-    /// Whether the alert policy would have told the on-call engineer in that span: the
-    /// pod's burst score held at the threshold for two consecutive minutes (`enter_for`
-    /// of one minute, the default), as [`crate::alert::Policy`] decides at each minute's end.
-    pub held: bool,
+    /// Whether the alert policy (the service's, default settings) sent a firing notice
+    /// naming the pod between the start and a minute after the end.
+    pub notified: bool,
     /// Highest burst score of the pod in that span.
     pub peak_burst: f32,
 }
@@ -62,44 +71,10 @@ pub struct PodAlerts {
     pub noisy_pods: Vec<(String, u64)>,
     /// Each false alarm, oldest first, with the kind of its pod's anomalous lines.
     pub false_alarm_list: Vec<FalseAlarm>,
-    /// False alarms the alert policy would have sent (score held two minutes), per hour.
-    pub held_false_alarms_per_hour: f64,
-}
-
-/// Per unit, the minutes at whose end the alert policy holds the pod abnormal: the burst
-/// score reached the threshold in that minute and in the one before.
-fn held_alerts(rises: &[Rise]) -> HashMap<usize, Vec<i64>> {
-    let mut above: HashMap<usize, BTreeSet<i64>> = HashMap::new();
-    for r in rises.iter().filter(|r| r.burst >= BURST_THRESHOLD) {
-        above
-            .entry(r.unit)
-            .or_default()
-            .insert(r.ts_ns.div_euclid(MINUTE_NS));
-    }
-    above
-        .into_iter()
-        .map(|(unit, minutes)| {
-            let held = minutes
-                .iter()
-                .copied()
-                .filter(|m| minutes.contains(&(m - 1)));
-            (unit, held.collect())
-        })
-        .collect()
-}
-
-/// The held minutes of `minutes` (ascending) that start an episode: none held in the
-/// [`EPISODE_GAP_MINUTES`] before.
-fn episode_starts(minutes: &[i64]) -> impl Iterator<Item = i64> + '_ {
-    minutes.iter().enumerate().filter_map(|(i, &m)| {
-        let new = i == 0 || m - minutes[i - 1] > EPISODE_GAP_MINUTES;
-        new.then_some(m)
-    })
-}
-
-/// When the policy decides on minute `m`: at its end.
-fn decided_at(m: i64) -> i64 {
-    (m + 1).saturating_mul(MINUTE_NS)
+    /// Firing notices of the alert policy that name no pod under a fault, per hour.
+    pub policy_false_alerts_per_hour: f64,
+    /// Firing notices the alert policy sent in the test part.
+    pub policy_notices: usize,
 }
 
 /// A pod alert outside every fault window of its pod.
@@ -123,10 +98,9 @@ impl PodAlerts {
         self.count(keep, |f| f.detected)
     }
 
-    /// `(held, total)` of the faults that `keep` selects: those the alert policy would have
-    /// sent.
-    pub fn held(&self, keep: impl Fn(&FaultOutcome) -> bool) -> (usize, usize) {
-        self.count(keep, |f| f.held)
+    /// `(notified, total)` of the faults that `keep` selects: those the alert policy sent.
+    pub fn notified(&self, keep: impl Fn(&FaultOutcome) -> bool) -> (usize, usize) {
+        self.count(keep, |f| f.notified)
     }
 
     fn count(
@@ -175,7 +149,50 @@ pub fn alerts(
         scores,
         threshold: model.threshold,
     };
-    Ok(pod_alerts(corpus, &lines, &replay.rises))
+    let all: Vec<&Record> = warm_up.iter().chain(test.iter().copied()).collect();
+    let all_scores: Vec<f32> = warm_scores.iter().chain(scores).copied().collect();
+    let first_test = test.first().map_or(i64::MAX, |r| r.ts_ns);
+    let notices = policy_notices(&replay.streams, &all, &all_scores, model, first_test);
+    Ok(pod_alerts(corpus, &lines, &replay.rises, &notices))
+}
+
+/// The firing notices the service's alert policy sends from `from_ns` on, with when:
+/// every line in log-time order through the [`MinuteClock`] of `replay --alerts`.
+fn policy_notices(
+    streams: &[Arc<Stream>],
+    records: &[&Record],
+    scores: &[f32],
+    model: &Model,
+    from_ns: i64,
+) -> Vec<(i64, Notice)> {
+    let mut clock = MinuteClock::new(model, model.threshold, AggregateParams::for_model(model));
+    let mut policy = Policy::new(PolicyConfig::default());
+    let mut out = Vec::new();
+    let mut ended = |now: i64, obs: &[crate::alert::PodObservation]| {
+        for n in policy.evaluate(now, obs) {
+            if now >= from_ns && n.kind() == NoticeKind::Firing {
+                out.push((now, n));
+            }
+        }
+        Ok::<(), ()>(())
+    };
+    for (r, &score) in records.iter().zip(scores) {
+        let Some(stream) = streams.get(r.unit) else {
+            continue;
+        };
+        let scored = ScoredLine {
+            log: LogLine {
+                ts_ns: r.ts_ns,
+                stream: Arc::clone(stream),
+                line: r.text.clone(),
+            },
+            score,
+            anomalous: score >= model.threshold,
+        };
+        let _ = clock.add(&scored, &mut ended);
+    }
+    let _ = clock.finish_one(std::time::Duration::ZERO, false, &mut ended);
+    out
 }
 
 /// The scored test part.
@@ -205,16 +222,42 @@ impl TestLines<'_> {
     }
 }
 
-fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
+fn pod_alerts(
+    corpus: &Corpus,
+    lines: &TestLines,
+    rises: &[Rise],
+    notices: &[(i64, Notice)],
+) -> PodAlerts {
     let test = lines.test;
     let first_ts = test.first().map_or(i64::MAX, |r| r.ts_ns);
-    let held = held_alerts(rises);
+    let unit_of: HashMap<&str, usize> = corpus
+        .units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.name.as_str(), i))
+        .collect();
+    // (unit, when) of each pod a firing notice names
+    let named: Vec<(usize, i64)> = notices
+        .iter()
+        .flat_map(|(t, n)| n.alerts().iter().map(move |a| (a.pod.as_str(), *t)))
+        .filter_map(|(pod, t)| Some((*unit_of.get(pod)?, t)))
+        .collect();
     let faults: Vec<FaultOutcome> = corpus
         .faults
         .iter()
         .filter(|f| f.start_ns >= first_ts)
-        .map(|f| outcome(corpus, f, test, rises, &held))
+        .map(|f| outcome(corpus, f, test, rises, &named))
         .collect();
+    let policy_false = notices
+        .iter()
+        .filter(|(t, n)| {
+            !n.alerts().iter().any(|a| {
+                unit_of
+                    .get(a.pod.as_str())
+                    .is_some_and(|&u| in_fault_window(corpus, u, *t))
+            })
+        })
+        .count();
     let mut noisy: HashMap<usize, u64> = HashMap::new();
     let mut false_alarm_list = Vec::new();
     let workloads = Workloads::of(corpus.units.iter().map(|u| u.name.as_str()));
@@ -231,11 +274,6 @@ fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
             });
         }
     }
-    let held_false = held
-        .iter()
-        .flat_map(|(&u, ms)| episode_starts(ms).map(move |m| (u, decided_at(m))))
-        .filter(|&(u, t)| !in_fault_window(corpus, u, t))
-        .count();
     let false_alarms = noisy.values().sum();
     let minutes: HashSet<i64> = test.iter().map(|r| r.ts_ns.div_euclid(MINUTE_NS)).collect();
     let hours = minutes.len() as f64 / 60.0;
@@ -255,11 +293,12 @@ fn pod_alerts(corpus: &Corpus, lines: &TestLines, rises: &[Rise]) -> PodAlerts {
         },
         noisy_pods,
         false_alarm_list,
-        held_false_alarms_per_hour: if hours > 0.0 {
-            held_false as f64 / hours
+        policy_false_alerts_per_hour: if hours > 0.0 {
+            policy_false as f64 / hours
         } else {
             0.0
         },
+        policy_notices: notices.len(),
     }
 }
 
@@ -344,7 +383,7 @@ fn outcome(
     f: &super::Fault,
     test: &[&Record],
     rises: &[Rise],
-    held: &HashMap<usize, Vec<i64>>,
+    named: &[(usize, i64)],
 ) -> FaultOutcome {
     let unit = corpus.units.iter().position(|u| u.name == f.pod);
     let during = |ts: i64| ts >= f.start_ns && ts <= f.end_ns + GRACE_NS;
@@ -362,9 +401,7 @@ fn outcome(
         start: crate::event::rfc3339(f.start_ns),
         visible,
         detected: mine.iter().any(|a| a.alert),
-        held: unit
-            .and_then(|u| held.get(&u))
-            .is_some_and(|ms| ms.iter().any(|&m| during(decided_at(m)))),
+        notified: named.iter().any(|&(u, t)| Some(u) == unit && during(t)),
         peak_burst: mine.iter().map(|a| a.burst).fold(0.0, f32::max),
     }
 }
@@ -375,39 +412,4 @@ fn shows_error(line: &str) -> bool {
     ["warn", "error", "exception"]
         .iter()
         .any(|w| lower.contains(w))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rise(unit: usize, minute: i64, burst: f32) -> Rise {
-        Rise {
-            unit,
-            ts_ns: minute * MINUTE_NS + 1,
-            burst,
-            alert: false,
-            new_episode: false,
-        }
-    }
-
-    #[test]
-    fn the_policy_holds_a_pod_after_two_minutes_at_the_threshold() {
-        let rises = [
-            rise(0, 10, 12.0), // one minute alone: never held
-            rise(0, 20, 9.5),
-            rise(0, 21, 3.0),
-            rise(0, 21, 30.0), // the minute reaches the threshold later
-            rise(0, 22, 10.0),
-            rise(0, 40, 9.0),
-            rise(0, 41, 9.0),
-            rise(1, 5, 8.9),
-            rise(1, 6, 50.0),
-        ];
-        let held = held_alerts(&rises);
-        assert_eq!(held[&0], vec![21, 22, 41]);
-        assert!(held.get(&1).is_none_or(Vec::is_empty));
-        assert_eq!(episode_starts(&held[&0]).collect::<Vec<_>>(), vec![21, 41]);
-        assert_eq!(decided_at(21), 22 * MINUTE_NS);
-    }
 }

@@ -149,13 +149,14 @@ fn pods(s: &mut String, p: &PodAlerts, w: PodWindows) {
         p.false_alarms_per_hour,
         noisy(p)
     );
-    let (hv, _) = p.held(|f| f.visible);
-    let (hc, _) = p.held(|f| f.class == "code_defect");
-    let (hr, _) = p.held(|f| f.class == "resource");
+    let (hv, _) = p.notified(|f| f.visible);
+    let (hc, _) = p.notified(|f| f.class == "code_defect");
+    let (hr, _) = p.notified(|f| f.class == "resource");
     let _ = writeln!(
         s,
-        "  policy     held two minutes (enter_for 1m): {hv}/{vn}, {hc}/{cn}, {hr}/{rn}; {:.2} false alerts/h",
-        p.held_false_alarms_per_hour
+        "  policy     as the alert policy sends them (default [alerting.policy]): {hv}/{vn}, {hc}/{cn}, {hr}/{rn}; {} notices, {:.2} false alerts/h",
+        p.policy_notices,
+        p.policy_false_alerts_per_hour
     );
     for a in &p.false_alarm_list {
         let names = a
@@ -178,7 +179,7 @@ fn pods(s: &mut String, p: &PodAlerts, w: PodWindows) {
             f.start,
             if f.visible { "yes" } else { "no" },
             f.peak_burst,
-            if f.held { ", held" } else { "" }
+            if f.notified { ", notified" } else { "" }
         );
     }
 }

@@ -99,6 +99,19 @@ pub fn figures(e: &Evaluation) -> Vec<Figure> {
             value: p.false_alarms_per_hour,
             kind: Kind::Lower,
         });
+        out.push(higher(
+            "policy_visible_recall",
+            share(p.notified(|f| f.visible)),
+        ));
+        out.push(higher(
+            "policy_code_defect_recall",
+            share(p.notified(|f| f.class == "code_defect")),
+        ));
+        out.push(Figure {
+            name: "policy_false_alerts_per_hour",
+            value: p.policy_false_alerts_per_hour,
+            kind: Kind::Lower,
+        });
     }
     out
 }

@@ -334,6 +334,11 @@ impl PodStats {
         if self.top.len() >= p.top_lines && scored.score <= worst_kept {
             return;
         }
+        // the same kind of line again (lines of one token sequence score the same) would
+        // only crowd out the pod's other kinds of trouble
+        if self.top.iter().any(|t| t.score == scored.score) {
+            return;
+        }
         let line = &scored.log.line;
         let cut = floor_char_boundary(line, p.max_line_bytes);
         let top = TopLine {
