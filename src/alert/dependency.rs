@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 /// A pod's workload: its name without the pod suffix (`-46997`), the ReplicaSet's
 /// pod-template hash (`-5dc8d4f9fd`) or a StatefulSet ordinal (`-0`), e.g.
 /// `ts-basic-service-5dc8d4f9fd-46997` -> `ts-basic-service`.
-fn workload_of(pod: &str) -> &str {
+pub fn workload_of(pod: &str) -> &str {
     let Some((head, last)) = pod.rsplit_once('-') else {
         return pod;
     };

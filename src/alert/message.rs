@@ -120,11 +120,18 @@ impl Message {
                 short_time(&first.since),
             );
         };
+        let n = self.pods.len();
         let place = match scope {
             Scope::Namespace(ns) => format!("in {ns}"),
             Scope::Cluster => "across the cluster".to_string(),
+            Scope::Cause(workload) => {
+                return if resolved {
+                    format!("Resolved: {n} pods whose lines named {workload} log normally again")
+                } else {
+                    format!("{n} pods' anomalous lines name {workload}: check {workload} first")
+                };
+            }
         };
-        let n = self.pods.len();
         if resolved {
             format!("Resolved: {n} pods {place} log normally again")
         } else {

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::category::{classify, Category};
 use super::config::PolicyConfig;
-use super::dependency::Workloads;
+use super::dependency::{workload_of, Workloads};
 
 /// One of a pod's anomalous lines, as observed.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +103,10 @@ pub struct PodAlert {
 pub enum Scope {
     /// Many pods of one namespace.
     Namespace(String),
+    /// Several pods whose anomalous lines name one workload (`dependency`): its victims,
+    /// listed in one notice about the likely cause, with the workload's own pods if they
+    /// alert too.
+    Cause(String),
     /// Many pods across the cluster.
     Cluster,
 }
@@ -377,11 +381,11 @@ impl Policy {
                 alerts,
             }];
         }
+        let (mut notices, alerts) = by_cause(kind, alerts);
         let mut by_ns: BTreeMap<String, Vec<PodAlert>> = BTreeMap::new();
         for a in alerts {
             by_ns.entry(a.namespace.clone()).or_default().push(a);
         }
-        let mut notices = Vec::new();
         for (ns, alerts) in by_ns {
             if alerts.len() > 1 && alerts.len() + earlier(Some(&ns)) >= storm.namespace_pods {
                 notices.push(Notice::Group {
@@ -446,6 +450,48 @@ impl Policy {
 /// Keeps the `KEEP_LINES` highest-scoring distinct lines, highest first. Lines with the
 /// same score and unusual tokens are the same kind of line (timestamps and ids are masked
 /// before scoring), so only the first of them is kept.
+/// Pods that alert together: fewer than this naming one workload stay separate.
+const CAUSE_VICTIMS: usize = 2;
+
+/// One notice per workload that [`CAUSE_VICTIMS`] or more of `alerts` name, carrying its
+/// own pods' alerts first, then its victims'; and the alerts left.
+fn by_cause(kind: NoticeKind, alerts: Vec<PodAlert>) -> (Vec<Notice>, Vec<PodAlert>) {
+    let mut victims: BTreeMap<String, usize> = BTreeMap::new();
+    for a in &alerts {
+        if let Some(d) = &a.dependency {
+            *victims.entry(d.clone()).or_default() += 1;
+        }
+    }
+    victims.retain(|_, n| *n >= CAUSE_VICTIMS);
+    if victims.is_empty() {
+        return (Vec::new(), alerts);
+    }
+    let mut groups: BTreeMap<String, (Vec<PodAlert>, Vec<PodAlert>)> = BTreeMap::new();
+    let mut rest = Vec::new();
+    for a in alerts {
+        let own = workload_of(&a.pod);
+        if victims.contains_key(own) {
+            groups.entry(own.to_string()).or_default().0.push(a);
+        } else if let Some(d) = a.dependency.clone().filter(|d| victims.contains_key(d)) {
+            groups.entry(d).or_default().1.push(a);
+        } else {
+            rest.push(a);
+        }
+    }
+    let notices = groups
+        .into_iter()
+        .map(|(workload, (mut own, victims))| {
+            own.extend(victims);
+            Notice::Group {
+                scope: Scope::Cause(workload),
+                kind,
+                alerts: own,
+            }
+        })
+        .collect();
+    (notices, rest)
+}
+
 fn merge_lines(kept: &mut Vec<ObservedLine>, new: &[ObservedLine]) {
     for l in new {
         let same =

@@ -119,9 +119,11 @@ fn group_blocks(
     for p in msg.pods.iter().take(max_pods) {
         let name = match (scope, &p.dashboard_url) {
             (Scope::Namespace(_), Some(url)) => format!("<{url}|{}>", p.pod),
-            (Scope::Cluster, Some(url)) => format!("<{url}|{}/{}>", p.namespace, p.pod),
+            (Scope::Cluster | Scope::Cause(_), Some(url)) => {
+                format!("<{url}|{}/{}>", p.namespace, p.pod)
+            }
             (Scope::Namespace(_), None) => format!("`{}`", p.pod),
-            (Scope::Cluster, None) => format!("`{}/{}`", p.namespace, p.pod),
+            (Scope::Cluster | Scope::Cause(_), None) => format!("`{}/{}`", p.namespace, p.pod),
         };
         let entry = format!(
             "• {name}: {}, peak burst {:.1}\n",

@@ -35,10 +35,13 @@ pub struct WebhookPayload<'a> {
     pub version: u32,
     /// `firing`, `reminder` or `resolved`.
     pub status: &'static str,
-    /// `pod`, `namespace` or `cluster`.
+    /// `pod`, `namespace`, `cause` or `cluster`.
     pub scope: &'static str,
     /// The namespace of a pod or namespace message.
     pub namespace: Option<&'a str>,
+    /// The workload a `cause` message's pods name: the likely cause.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<&'a str>,
     /// One line for humans.
     pub summary: String,
     /// The LLM's likely cause, when available.
@@ -53,6 +56,7 @@ pub fn render(msg: &Message) -> Value {
         None => ("pod", msg.pods.first().map(|p| p.namespace.as_str())),
         Some(Scope::Namespace(ns)) => ("namespace", Some(ns.as_str())),
         Some(Scope::Cluster) => ("cluster", None),
+        Some(Scope::Cause(_)) => ("cause", None),
     };
     let payload = WebhookPayload {
         version: 1,
@@ -63,6 +67,10 @@ pub fn render(msg: &Message) -> Value {
         },
         scope,
         namespace,
+        cause: match &msg.scope {
+            Some(Scope::Cause(w)) => Some(w.as_str()),
+            _ => None,
+        },
         summary: msg.summary(),
         explanation: msg.explanation.as_deref(),
         alerts: &msg.pods,

@@ -189,6 +189,55 @@ fn twenty_pods_turning_anomalous_at_once_make_one_grouped_message() {
     assert_eq!(resolved[0].alerts().len(), 20);
 }
 
+/// Pods whose lines blame one workload are its victims: one notice about the workload,
+/// with its own pod first, instead of one per victim.
+#[test]
+fn victims_that_name_one_workload_make_one_notice_about_it() {
+    let mut p = policy();
+    let caller = |pod: &str, minute| {
+        let mut o = obs("train", pod, minute, 40.0);
+        o.top_lines[0].line = "No instances available for ts-basic-service".into();
+        o
+    };
+    let batch = |m| {
+        vec![
+            caller("ts-travel-service-64469b5b48-25zj6", m),
+            caller("ts-travel2-service-5c66d57d58-6mp2b", m),
+            obs("train", "ts-basic-service-5dc8d4f9fd-46997", m, 30.0),
+            obs("train", "ts-food-service-f5756978c-k8vqf", m, 30.0),
+        ]
+    };
+    p.evaluate(at(0), &batch(0));
+    let n = p.evaluate(at(1), &batch(1));
+    assert_eq!(n.len(), 2, "{n:?}");
+    let Some(Notice::Group { alerts, .. }) = n.iter().find(
+        |n| matches!(n, Notice::Group { scope: Scope::Cause(w), .. } if w == "ts-basic-service"),
+    ) else {
+        panic!("no notice about ts-basic-service: {n:?}")
+    };
+    let pods: Vec<&str> = alerts.iter().map(|a| a.pod.as_str()).collect();
+    assert_eq!(
+        pods[0], "ts-basic-service-5dc8d4f9fd-46997",
+        "the cause first"
+    );
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    assert!(n
+        .iter()
+        .any(|n| matches!(n, Notice::Pod(a) if a.pod.starts_with("ts-food-service"))));
+
+    // one victim alone stays a pod notice
+    let mut p = policy();
+    let one = |m| {
+        vec![
+            caller("ts-travel-service-64469b5b48-25zj6", m),
+            obs("train", "ts-basic-service-5dc8d4f9fd-46997", m, 0.0),
+        ]
+    };
+    p.evaluate(at(0), &one(0));
+    let n = p.evaluate(at(1), &one(1));
+    assert!(matches!(&n[..], [Notice::Pod(_)]), "{n:?}");
+}
+
 #[test]
 fn a_namespace_storm_is_grouped_while_other_namespaces_stay_individual() {
     let mut p = policy();
