@@ -742,13 +742,18 @@ fn is_host_name(w: &str) -> bool {
         "biz", "local", "internal", "lan", "corp", "home", "arpa", "svc", "cluster", "cloud",
         "dev", "app",
     ];
-    let (Some(first), Some(last)) = (w.split('.').next(), w.rsplit('.').next()) else {
+    // the common case, a word with no dot or a suffix of another length, is rejected first
+    let Some(dot) = w.bytes().rposition(|b| b == b'.') else {
         return false;
     };
+    let last = &w[dot + 1..];
+    if !(2..=8).contains(&last.len()) {
+        return false;
+    }
+    let first = w.split('.').next().unwrap_or(w);
     let label_ok =
         |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    w.contains('.')
-        && SUFFIXES.contains(&last)
+    SUFFIXES.contains(&last)
         && !matches!(
             first,
             "com" | "org" | "net" | "io" | "java" | "javax" | "android"
@@ -759,6 +764,9 @@ fn is_host_name(w: &str) -> bool {
 /// A month or weekday name as dates write it (`Dec`, `Sun`, `Monday`): part of a
 /// timestamp. Only capitalised forms, so that the word "may" stays a word.
 fn is_calendar_word(w: &str) -> bool {
+    if !(3..=9).contains(&w.len()) || !w.as_bytes()[0].is_ascii_uppercase() {
+        return false;
+    }
     const NAMES: [&str; 19] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec",
         "Mon", "Tue", "Wed", "Thu", "Fri", "Sat",
@@ -791,12 +799,26 @@ pub fn is_placeholder(t: &str) -> bool {
 /// than a name (`req8f3k2j1x`, `dn228`), or is a short node name of two letters or more
 /// then two digits or more (`en74`, `bn37`); `v1`, `x509`, `k8s`, `ec2`, `utf8` stay words.
 fn mixed_id(w: &str) -> Option<&'static str> {
+    let (letters, digits) = letters_digits(w);
+    mixed_id_of(w, letters, digits)
+}
+
+/// Whether `w` holds ASCII letters, and ASCII digits (one pass).
+fn letters_digits(w: &str) -> (bool, bool) {
     let (mut letters, mut digits) = (false, false);
     for b in w.bytes() {
         letters |= b.is_ascii_alphabetic();
         digits |= b.is_ascii_digit();
     }
-    if digits && letters && w.len() >= 5 {
+    (letters, digits)
+}
+
+/// [`mixed_id`] of a word whose letters and digits are known.
+fn mixed_id_of(w: &str, letters: bool, digits: bool) -> Option<&'static str> {
+    if !(digits && letters) {
+        return None;
+    }
+    if w.len() >= 5 {
         return Some(if is_hex(w) { "<hex>" } else { "<id>" });
     }
     let b = w.as_bytes();
@@ -807,14 +829,15 @@ fn mixed_id(w: &str) -> Option<&'static str> {
 
 /// A word without inner punctuation.
 fn simple(w: &str, out: &mut Tokens) {
-    if let Some(mask) = mixed_id(w) {
+    let (letters, digits) = letters_digits(w);
+    if let Some(mask) = mixed_id_of(w, letters, digits) {
         return out.push(mask);
     }
-    if is_calendar_word(w) {
-        return out.push("<ts>");
-    }
-    if w.bytes().all(|b| !b.is_ascii_alphabetic()) && has_digit(w) {
+    if digits && !letters {
         return out.push("<num>");
+    }
+    if !digits && is_calendar_word(w) {
+        return out.push("<ts>");
     }
     // a char is at most 4 bytes: only short words need counting
     if w.len() < 8 && w.chars().count() < 2 {
