@@ -260,6 +260,15 @@ fn parse_time(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("{s:?} is neither RFC 3339 nor Unix nanoseconds"))
 }
 
+/// `evaluate --split`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SplitArg {
+    /// The oldest lines train, the rest is scored.
+    Time,
+    /// A seeded random share of the units trains.
+    Uniform,
+}
+
 #[derive(Args)]
 struct EvaluateArgs {
     /// The labelled data set.
@@ -276,6 +285,10 @@ struct EvaluateArgs {
     /// resource faults and the exceptions that log nothing).
     #[arg(long, value_name = "SHARE")]
     train_fraction: Option<f64>,
+    /// How the training part is chosen: `time` (the oldest lines, as a service learns)
+    /// or `uniform` (a seeded random share of the units, as published HDFS figures use).
+    #[arg(long, value_enum, default_value_t = SplitArg::Time)]
+    split: SplitArg,
     /// Show the N most abnormal test units with the tokens behind their score.
     #[arg(long, default_value_t = 0, value_name = "N")]
     show_top: usize,
@@ -453,6 +466,10 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
         train_fraction: a
             .train_fraction
             .unwrap_or(a.dataset.default_train_fraction()),
+        split: match a.split {
+            SplitArg::Time => evaluate::Split::Time,
+            SplitArg::Uniform => evaluate::Split::Uniform,
+        },
         params: TrainParams {
             seed: a.seed,
             contamination: a.contamination,
@@ -488,7 +505,7 @@ fn evaluate_cmd(a: EvaluateArgs) -> Result<ExitCode> {
         for e in &results {
             recorded::record(
                 &mut table,
-                a.dataset.key(),
+                &record_key(&a),
                 e.mode.key(),
                 &recorded::figures(e),
             );
@@ -519,11 +536,19 @@ fn grouping_cmd(a: &EvaluateArgs) -> Result<ExitCode> {
     if let Some(path) = &a.record {
         let mut table = recorded::load(path)?;
         for (mode, figures) in &measured {
-            recorded::record(&mut table, a.dataset.key(), mode, figures);
+            recorded::record(&mut table, &record_key(a), mode, figures);
         }
         recorded::save(path, &table)?;
     }
     check_recorded(a, &measured)
+}
+
+/// The data set's key in the recorded-figures file: a uniform split is recorded apart.
+fn record_key(a: &EvaluateArgs) -> String {
+    match a.split {
+        SplitArg::Time => a.dataset.key().to_string(),
+        SplitArg::Uniform => format!("{}_uniform", a.dataset.key()),
+    }
 }
 
 /// With `--check FILE`: fails when a measured figure is worse than recorded.
@@ -537,7 +562,7 @@ fn check_recorded(
     let table = recorded::load(path)?;
     let worse: Vec<String> = measured
         .iter()
-        .flat_map(|(mode, figures)| recorded::regressions(&table, a.dataset.key(), mode, figures))
+        .flat_map(|(mode, figures)| recorded::regressions(&table, &record_key(a), mode, figures))
         .collect();
     if worse.is_empty() {
         println!("figures hold against {}", path.display());

@@ -260,12 +260,36 @@ impl Mode {
 pub struct Options {
     /// Share of the lines (oldest first) to learn from.
     pub train_fraction: f64,
+    /// How the training part is chosen.
+    pub split: Split,
     /// Model settings.
     pub params: TrainParams,
     /// How many of the most abnormal test units to show with their explanation.
     pub show_top: usize,
     /// How pods' burst windows are cut and judged (pod-window data sets).
     pub windows: crate::pipeline::aggregate::PodWindows,
+}
+
+/// How the data set is cut into a training and a test part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// The oldest `train_fraction` of the lines, as a service learns from the past and
+    /// scores the future.
+    Time,
+    /// A seeded `train_fraction` of the units (lines or sessions) drawn at random, as
+    /// published figures on HDFS use (loglizer); not available for pod windows.
+    Uniform,
+}
+
+impl Split {
+    /// Its key in the recorded-figures file (as a setting).
+    pub fn code(self) -> f64 {
+        match self {
+            Split::Time => 0.0,
+            Split::Uniform => 1.0,
+        }
+    }
 }
 
 /// An abnormal unit with what drove its score.
@@ -325,9 +349,8 @@ pub struct Evaluation {
 /// Trains on the first part of `corpus` in `mode` and scores the rest.
 pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluation, EvalError> {
     let start = Instant::now();
-    let split = split_at(corpus, opts.train_fraction)?;
-    let model = train(corpus, split, mode, &opts.params)?;
-    let test = test_records(corpus, split);
+    let (train_part, test) = parts(corpus, opts)?;
+    let model = train(corpus, &train_part, mode, &opts.params)?;
     if test.is_empty() {
         return Err(EvalError::Split("no test lines after the split".into()));
     }
@@ -341,7 +364,7 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
     };
     let (quality, pods) = match corpus.kind {
         UnitKind::PodWindow => {
-            let warm_up = &corpus.records[..split];
+            let warm_up = &corpus.records[..train_part.len()];
             let pods = nezha::alerts(corpus, warm_up, &test, &scores, &model, opts.windows)?;
             (None, Some(pods))
         }
@@ -351,7 +374,7 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
         dataset: corpus.name,
         mode,
         unit: corpus.kind,
-        train_lines: trained_lines(corpus, split, mode),
+        train_lines: train_part.iter().filter(|r| in_training(r, mode)).count(),
         test_lines: test.len(),
         skipped: corpus.skipped,
         threshold,
@@ -377,14 +400,41 @@ fn healthy_flag_rate(test: &[&Record], scores: &[f32], threshold: f32) -> f64 {
     flagged as f64 / normal.max(1) as f64
 }
 
-/// Index of the first test record.
-fn split_at(corpus: &Corpus, fraction: f64) -> Result<usize, EvalError> {
+/// The training part (in log order) and the test part.
+fn parts<'c>(
+    corpus: &'c Corpus,
+    opts: &Options,
+) -> Result<(Vec<&'c Record>, Vec<&'c Record>), EvalError> {
+    let fraction = opts.train_fraction;
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(EvalError::Split(format!(
             "the training share must be in (0, 1), got {fraction}"
         )));
     }
-    Ok((corpus.records.len() as f64 * fraction) as usize)
+    match opts.split {
+        Split::Time => {
+            let split = (corpus.records.len() as f64 * fraction) as usize;
+            let train = corpus.records[..split].iter().collect();
+            Ok((train, test_records(corpus, split)))
+        }
+        Split::Uniform if corpus.kind == UnitKind::PodWindow => Err(EvalError::Split(
+            "a uniform split needs line or block units: pod windows are split by time".into(),
+        )),
+        Split::Uniform => {
+            let seed = opts.params.seed;
+            let in_train = |unit: usize| unit_draw(seed, unit) < fraction;
+            let (train, test) = corpus.records.iter().partition(|r| in_train(r.unit));
+            Ok((train, test))
+        }
+    }
+}
+
+/// A uniform draw in [0, 1) for `unit`, reproducible for a seed.
+fn unit_draw(seed: u64, unit: usize) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (seed, unit).hash(&mut h);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Whether a line of the training part is learnt from in `mode`.
@@ -392,24 +442,14 @@ fn in_training(r: &Record, mode: Mode) -> bool {
     mode == Mode::Unsupervised || !r.anomalous
 }
 
-fn trained_lines(corpus: &Corpus, split: usize, mode: Mode) -> usize {
-    corpus.records[..split]
-        .iter()
-        .filter(|r| in_training(r, mode))
-        .count()
-}
-
 fn train(
     corpus: &Corpus,
-    split: usize,
+    part: &[&Record],
     mode: Mode,
     params: &TrainParams,
 ) -> Result<Model, EvalError> {
     let mut trainer = Trainer::new(params.clone())?;
-    for r in corpus.records[..split]
-        .iter()
-        .filter(|r| in_training(r, mode))
-    {
+    for r in part.iter().filter(|r| in_training(r, mode)) {
         trainer.add(&r.text);
     }
     Ok(trainer.finish(&corpus.source.display().to_string())?)

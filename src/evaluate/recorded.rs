@@ -58,6 +58,7 @@ fn setting(name: &'static str, value: f64) -> Figure {
 pub fn figures(e: &Evaluation) -> Vec<Figure> {
     let mut out = vec![
         setting("train_fraction", e.settings.train_fraction),
+        setting("uniform_split", e.settings.split.code()),
         setting("contamination", e.settings.params.contamination),
         setting("info_weight", f64::from(e.settings.params.info_weight)),
         setting("known_weight", f64::from(e.settings.params.known_weight)),
