@@ -48,7 +48,8 @@ enum Command {
     Generate(GenerateArgs),
     /// Run the service: read Loki, export per-pod scores on /metrics, serve /api/v1/pods.
     Serve(ConfigArgs),
-    /// Check a service configuration and print the effective one (secrets redacted).
+    /// Check a service configuration as `serve` would (sections, secrets, URLs, patterns,
+    /// model file) and print the effective one with every default (secrets redacted).
     CheckConfig(ConfigArgs),
     /// Read live from Loki and print one JSON object per line with its score, like `score`.
     Tail(TailArgs),
@@ -750,16 +751,14 @@ fn serve_cmd(a: ConfigArgs) -> Result<ExitCode> {
     use loganomaly::config::ServiceConfig;
     use loganomaly::serve::{self, service, Shared};
     let config = ServiceConfig::load(a.config.as_deref())?;
+    config.check_for_serve()?;
     let Some(loki) = config.loki.clone() else {
         bail!("serve needs a [loki] section with at least `url` (see examples/loganomaly.toml)");
     };
     let shared = Arc::new(Shared::default());
-    match (&config.model.path, config.model.use_bundled) {
-        (Some(path), _) => {
-            shared.set_model(Arc::new(Model::load(path)?), &path.display().to_string())
-        }
-        (None, true) => shared.set_model(Arc::new(model::bundled()?), "bundled"),
-        (None, false) => eprintln!(
+    match serve_model(&config)? {
+        Some((model, name)) => shared.set_model(Arc::new(model), &name),
+        None => eprintln!(
             "no model file: training one on the first {} lines",
             config.model.initial_training_lines
         ),
@@ -820,8 +819,20 @@ fn start_alerts(
 /// Minutes of pod observations queued for the alert task before the stage waits.
 const ALERT_BATCHES: usize = 64;
 
+/// The model `serve` starts with (and its name), `None` when it trains one first.
+fn serve_model(config: &loganomaly::config::ServiceConfig) -> Result<Option<(Model, String)>> {
+    Ok(match (&config.model.path, config.model.use_bundled) {
+        (Some(path), _) => Some((Model::load(path)?, path.display().to_string())),
+        (None, true) => Some((model::bundled()?, "bundled".to_string())),
+        (None, false) => None,
+    })
+}
+
 fn check_config_cmd(a: ConfigArgs) -> Result<ExitCode> {
     let config = loganomaly::config::ServiceConfig::load(a.config.as_deref())?;
+    // the same checks serve makes before it starts
+    config.check_for_serve()?;
+    serve_model(&config)?;
     print!("{}", config.to_toml());
     Ok(ExitCode::SUCCESS)
 }

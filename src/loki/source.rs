@@ -23,6 +23,36 @@ use super::tail::{Tail, TailParams};
 use crate::event::LogLine;
 use crate::input::floor_char_boundary;
 
+/// What [`run`] builds before it connects.
+struct Prepared {
+    creds: Credentials,
+    tls: Arc<rustls::ClientConfig>,
+    client: Client,
+    headers: HeaderMap,
+}
+
+/// Validates `cfg`, reads its credentials (password or token file, environment) and the
+/// CA file, and builds the HTTP client: everything [`run`] does before it connects.
+fn prepare(cfg: &LokiConfig) -> Result<Prepared, LokiError> {
+    cfg.validate()?;
+    let creds = Credentials::resolve(cfg, |k| std::env::var(k).ok())?;
+    let tls = auth::tls_config(cfg)?;
+    let client = Client::new(cfg, &creds, Arc::clone(&tls))?;
+    let headers = creds.headers(cfg.tenant.as_deref())?;
+    Ok(Prepared {
+        creds,
+        tls,
+        client,
+        headers,
+    })
+}
+
+/// The checks [`run`] makes before it connects (settings, credentials, CA file, client),
+/// for `check-config`: a config that passes starts reading.
+pub fn check(cfg: &LokiConfig) -> Result<(), LokiError> {
+    prepare(cfg).map(|_| ())
+}
+
 /// Reads the configured selectors from Loki and sends every line, exactly once, to `out`
 /// until `shutdown` completes or `out` is closed (both return `Ok`).
 ///
@@ -40,12 +70,14 @@ pub async fn run(
     stats: Arc<LokiStats>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), LokiError> {
-    cfg.validate()?;
-    let creds = Credentials::resolve(&cfg, |k| std::env::var(k).ok())?;
-    let tls = auth::tls_config(&cfg)?;
-    let client = Client::new(&cfg, &creds, Arc::clone(&tls))?;
+    let Prepared {
+        creds,
+        tls,
+        client,
+        headers,
+    } = prepare(&cfg)?;
     let shared = Arc::new(Shared {
-        headers: creds.headers(cfg.tenant.as_deref())?,
+        headers,
         tenant: cfg.tenant.clone().unwrap_or_else(|| "(none)".into()),
         credentials: creds.source().to_string(),
         client,
