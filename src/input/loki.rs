@@ -677,6 +677,7 @@ mod tests {
         let ctx = Context {
             path: PathBuf::from("t"),
             opts: &opts,
+            arrival: false,
         };
         let mut got = Vec::new();
         // a reader that hands out `block` bytes at a time, so every boundary is crossed
