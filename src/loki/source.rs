@@ -222,7 +222,7 @@ async fn read_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError
     let mut backoff = Backoff::new(cfg);
     let mut ever_ok = false;
     loop {
-        match read_window(&shared, &lane).await {
+        match read_window(&shared, &lane, &mut backoff, &mut ever_ok).await {
             Ok(Flow::Stop) => return Ok(()),
             Ok(Flow::Continue) => {
                 ever_ok = true;
@@ -240,13 +240,26 @@ async fn read_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError
     }
 }
 
-/// Reads the settled window once; progress is kept page by page.
-async fn read_window(shared: &Shared, lane: &Lane) -> Result<Flow, LokiError> {
+/// Reads the settled window once; progress is kept page by page. Each page read is a
+/// success: the backoff starts over and (in `poll` mode) the source counts as up, so a
+/// long catch-up with an intermittent error neither waits longer and longer nor shows the
+/// source down while most requests succeed.
+async fn read_window(
+    shared: &Shared,
+    lane: &Lane,
+    backoff: &mut Backoff,
+    ever_ok: &mut bool,
+) -> Result<Flow, LokiError> {
     let end = now_ns().saturating_sub(nanos(shared.cfg.settle));
     let start = lane.lock().ledger.watermark();
     let limit = shared.cfg.page_limit;
     let mut reader = RangeReader::new(&shared.client, &lane.selector, limit, start, end);
     while let Some(page) = reader.next_page(&shared.stats).await? {
+        *ever_ok = true;
+        backoff.reset();
+        if shared.cfg.mode == Mode::Poll {
+            shared.stats.ok();
+        }
         let items = {
             let mut st = lane.lock();
             let (mut items, foreign) = st.catalog.items(page);
