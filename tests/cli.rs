@@ -422,3 +422,15 @@ fn finding_12_threads_only_on_commands_that_score() {
         assert!(!out.status.success());
     }
 }
+
+/// Issue 16, finding 11: the report counts pods, as the README and `generate` do (65 in
+/// the bundled sample), not pod/container pairs (it said 72).
+#[test]
+fn finding_11_the_report_counts_pods_not_containers() {
+    let out = run(bin().args(["replay", "--json", "--top", "0"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["pods_total"], 65);
+    let text = stdout(&run(bin().arg("replay")));
+    assert!(text.contains(" of 65 pods "), "{text}");
+}
