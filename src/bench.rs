@@ -168,7 +168,8 @@ fn generate(opts: &BenchOptions, dir: &Path, out: &mut impl Write) -> Result<Pat
         .arg("--seed")
         .arg(opts.seed.to_string())
         .arg("--out")
-        .arg(&file);
+        .arg(&file)
+        .arg("--force");
     let stdout = output(cmd, "generate")?;
     say(out, stdout.trim())?;
     Ok(file)
@@ -178,10 +179,10 @@ fn generate(opts: &BenchOptions, dir: &Path, out: &mut impl Write) -> Result<Pat
 /// report.
 fn replay(exe: &Path, file: &Path, threads: Option<usize>) -> Result<Replayed, BenchError> {
     let mut cmd = Command::new(exe);
+    cmd.arg("replay").arg(file).arg("--json").arg("--no-labels");
     if let Some(n) = threads {
         cmd.arg("--threads").arg(n.to_string());
     }
-    cmd.arg("replay").arg(file).arg("--json").arg("--no-labels");
     let stdout = output(cmd, "replay")?;
     let bad = |detail: String| BenchError::Child {
         what: "replay report".into(),

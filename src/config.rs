@@ -61,13 +61,6 @@ pub struct ServiceConfig {
     /// Alerting: policy, Slack, Alertmanager, webhook (see the README's "Alerting").
     #[serde(skip_serializing)]
     pub alerting: Option<crate::alert::AlertConfig>,
-    /// The `[loki]` section as written (with overrides), for `check-config`: it holds no
-    /// secret, only where secrets are read from.
-    #[serde(skip)]
-    loki_table: Option<toml::Table>,
-    /// The `[alerting]` section as written, for `check-config` (secret-looking values hidden).
-    #[serde(skip)]
-    alerting_table: Option<toml::Table>,
 }
 
 /// `[server]`
@@ -215,24 +208,20 @@ impl ServiceConfig {
         };
         // the file alone first, so that its errors carry a line and column
         toml::from_str::<Self>(text).map_err(file_error)?;
-        let mut table: toml::Table = toml::from_str(text).map_err(file_error)?;
+        let file: toml::Table = toml::from_str(text).map_err(file_error)?;
+        let mut table = file.clone();
+        let mut applied = Vec::new();
         for (name, value) in env {
-            apply_env(&mut table, &name, &value)?;
+            if let Some(target) = apply_env(&mut table, &name, &value)? {
+                applied.push((name, value, target));
+            }
         }
-        let section = |name: &str| match table.get(name) {
-            Some(toml::Value::Table(t)) => Some(t.clone()),
-            _ => None,
-        };
-        let (loki_table, alerting_table) = (section("loki"), section("alerting"));
-        let mut config: Self =
-            table
-                .try_into()
-                .map_err(|e: toml::de::Error| ConfigError::Parse {
-                    origin: format!("{origin} (with LOGANOMALY_* overrides)"),
-                    message: e.message().to_string(),
-                })?;
-        config.loki_table = loki_table;
-        config.alerting_table = alerting_table.map(hide_secrets);
+        let config: Self = table.try_into().map_err(|e: toml::de::Error| {
+            blame_override(&file, &applied).unwrap_or_else(|| ConfigError::Parse {
+                origin: format!("{origin} (with LOGANOMALY_* overrides)"),
+                message: e.message().to_string(),
+            })
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -334,17 +323,32 @@ impl ServiceConfig {
         })
     }
 
-    /// The effective configuration as TOML, for `check-config`.
+    /// The effective configuration as TOML, for `check-config`: every key with its value
+    /// or default, `[loki]` and `[alerting]` included (when present). Secrets are not
+    /// printed: `{ env = "VAR" }` and `{ file = "/path" }` show where they come from,
+    /// inline secrets and `[alerting]` URLs print as `<redacted>`.
     pub fn to_toml(&self) -> String {
         let mut out =
             toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
-        for (name, table) in [
-            ("loki", &self.loki_table),
-            ("alerting", &self.alerting_table),
-        ] {
-            let Some(table) = table else { continue };
-            let section =
-                toml::Table::from_iter([(name.to_string(), toml::Value::Table(table.clone()))]);
+        let sections = [
+            ("loki", self.loki.as_ref().map(toml::Table::try_from)),
+            (
+                "alerting",
+                self.alerting
+                    .as_ref()
+                    .map(|a| toml::Table::try_from(a).map(hide_secrets)),
+            ),
+        ];
+        for (name, table) in sections {
+            let table = match table {
+                None => continue,
+                Some(Ok(t)) => t,
+                Some(Err(e)) => {
+                    out.push_str(&format!("\n# [{name}] cannot render: {e}\n"));
+                    continue;
+                }
+            };
+            let section = toml::Table::from_iter([(name.to_string(), toml::Value::Table(table))]);
             out.push('\n');
             match toml::to_string_pretty(&section) {
                 Ok(text) => out.push_str(&text),
@@ -352,6 +356,29 @@ impl ServiceConfig {
             }
         }
         out
+    }
+
+    /// What `serve` checks before it starts, beyond [`Self::validate`]: the `[loki]` section
+    /// it needs, the Loki credentials and CA file, the notifiers' secrets and URLs, and the
+    /// redaction patterns. `check-config` runs the same.
+    pub fn check_for_serve(&self) -> Result<(), ConfigError> {
+        let Some(loki) = &self.loki else {
+            return Err(ConfigError::Invalid {
+                key: "loki",
+                message: "serve needs a [loki] section with at least `url` (see examples/loganomaly.toml)".into(),
+            });
+        };
+        crate::loki::check(loki).map_err(|e| ConfigError::Invalid {
+            key: "loki",
+            message: e.to_string(),
+        })?;
+        if let Some(a) = self.alerting.as_ref().filter(|a| a.has_notifiers()) {
+            a.check_secrets().map_err(|e| ConfigError::Invalid {
+                key: "alerting",
+                message: e.to_string(),
+            })?;
+        }
+        self.stage().map(|_| ())
     }
 }
 
@@ -382,22 +409,47 @@ fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     format!(" (line {line}, column {column})")
 }
 
+/// The override an error comes from: the first that alone makes the file's table fail,
+/// as an error naming the variable, the key and what was expected.
+fn blame_override(
+    file: &toml::Table,
+    applied: &[(String, String, (String, String))],
+) -> Option<ConfigError> {
+    applied.iter().find_map(|(name, value, (section, key))| {
+        let mut alone = file.clone();
+        apply_env(&mut alone, name, value).ok()?;
+        let e = alone.try_into::<ServiceConfig>().err()?;
+        Some(ConfigError::Parse {
+            origin: format!("environment variable {name}"),
+            message: format!(
+                "sets [{section}] {key}: {} (the value is read as TOML, else as a string)",
+                e.message().trim_end()
+            ),
+        })
+    })
+}
+
 /// Sets `[section].key` from `LOGANOMALY_SECTION_KEY`; values parse as TOML, else string.
-fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), ConfigError> {
+/// Returns the section and key it set, `None` when `name` is no override.
+fn apply_env(
+    table: &mut toml::Table,
+    name: &str,
+    value: &str,
+) -> Result<Option<(String, String)>, ConfigError> {
     let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
-        return Ok(());
+        return Ok(None);
     };
     let Some((section, key)) = rest.split_once('_') else {
-        return Ok(());
+        return Ok(None);
     };
     let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
     if !["server", "model", "pods", "loki"].contains(&section.as_str()) {
         // [alerting] is nested; its secrets come from `{ env = "VAR" }` references
-        return Ok(());
+        return Ok(None);
     }
     // the Loki password and token variables are secrets read by the source, not settings
     if name == crate::loki::PASSWORD_ENV || name == crate::loki::TOKEN_ENV {
-        return Ok(());
+        return Ok(None);
     }
     let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
         .ok()
@@ -408,8 +460,8 @@ fn apply_env(table: &mut toml::Table, name: &str, value: &str) -> Result<(), Con
         .or_insert_with(|| toml::Value::Table(toml::Table::new()));
     match entry {
         toml::Value::Table(t) => {
-            t.insert(key, parsed);
-            Ok(())
+            t.insert(key.clone(), parsed);
+            Ok(Some((section, key)))
         }
         _ => Err(ConfigError::Parse {
             origin: name.to_string(),
@@ -506,6 +558,33 @@ mod tests {
         assert_eq!(c.model.trees, 50);
         let e = parse("", &[("LOGANOMALY_PODS_NOPE", "1")]).unwrap_err();
         assert!(e.to_string().contains("nope"), "{e}");
+    }
+
+    /// Issue 16, finding 4: an override's error names the variable, the key and what was
+    /// expected (it was `invalid type: string "abc", expected usize`).
+    #[test]
+    fn finding_4_env_override_errors_name_the_variable_and_the_key() {
+        let e = parse("", &[("LOGANOMALY_PODS_API_PODS", "abc")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("LOGANOMALY_PODS_API_PODS"), "{e}");
+        assert!(e.contains("[pods] api_pods"), "{e}");
+        assert!(e.contains("expected"), "{e}");
+        // the culprit among several overrides
+        let e = parse(
+            "[loki]\nurl = \"http://loki:3100\"\n",
+            &[
+                ("LOGANOMALY_SERVER_LISTEN", "127.0.0.1:1"),
+                ("LOGANOMALY_LOKI_PAGE_LIMIT", "many"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("LOGANOMALY_LOKI_PAGE_LIMIT") && e.contains("[loki] page_limit"),
+            "{e}"
+        );
+        assert!(!e.contains("LOGANOMALY_SERVER_LISTEN"), "{e}");
     }
 
     #[test]

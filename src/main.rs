@@ -31,9 +31,23 @@ const SAMPLE: &str = "dataset/sample-loki-logs.json";
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--threads`, on the commands that score (not on `generate` or `check-config`).
+#[derive(Args, Clone, Copy)]
+struct ThreadsArg {
     /// Worker threads for scoring (default: one per core).
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, value_name = "N")]
     threads: Option<usize>,
+}
+
+/// Options of `loganomaly serve`.
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 #[derive(Subcommand)]
@@ -47,8 +61,9 @@ enum Command {
     /// Write a synthetic Kubernetes log file with labelled incidents.
     Generate(GenerateArgs),
     /// Run the service: read Loki, export per-pod scores on /metrics, serve /api/v1/pods.
-    Serve(ConfigArgs),
-    /// Check a service configuration and print the effective one (secrets redacted).
+    Serve(ServeArgs),
+    /// Check a service configuration as `serve` would (sections, secrets, URLs, patterns,
+    /// model file) and print the effective one with every default (secrets redacted).
     CheckConfig(ConfigArgs),
     /// Read live from Loki and print one JSON object per line with its score, like `score`.
     Tail(TailArgs),
@@ -83,6 +98,8 @@ struct BenchArgs {
         value_name = "SCRIPT"
     )]
     baseline: PathBuf,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 #[derive(Args)]
@@ -148,8 +165,10 @@ impl ModelArgs {
 #[derive(Args)]
 struct ReplayArgs {
     /// Log file: Loki query_range JSON, logcli JSONL or plain text (`-` for stdin).
-    #[arg(default_value = SAMPLE)]
-    file: PathBuf,
+    /// Default: standard input when it is piped or redirected, else the bundled sample
+    /// (dataset/sample-loki-logs.json).
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
     #[command(flatten)]
     input: InputArgs,
     #[command(flatten)]
@@ -178,6 +197,8 @@ struct ReplayArgs {
     /// send to the configured notifiers, flushing them before exit.
     #[arg(long, value_name = "PATH")]
     alerts: Option<PathBuf>,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -194,9 +215,11 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 
 #[derive(Args)]
 struct ScoreArgs {
-    /// Log file (`-` for stdin).
-    #[arg(default_value = SAMPLE)]
-    file: PathBuf,
+    /// Log file (`-` for stdin). Default: standard input when it is piped or redirected,
+    /// else the bundled sample (dataset/sample-loki-logs.json). Plain-text lines read from
+    /// stdin get their arrival time.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
     #[command(flatten)]
     input: InputArgs,
     #[command(flatten)]
@@ -204,6 +227,8 @@ struct ScoreArgs {
     /// Tokens listed per line as its explanation (0 = none, faster).
     #[arg(long, default_value_t = 3, value_name = "N")]
     explain: usize,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 #[derive(Args)]
@@ -253,6 +278,8 @@ struct TrainArgs {
     /// of a period known to be healthy.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     until: Option<i64>,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {
@@ -330,6 +357,8 @@ struct EvaluateArgs {
     /// Judge each pod against its own learnt anomalous rate, for nezha (`[pods] learn_rate`).
     #[arg(long)]
     learn_rate: bool,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 #[derive(Args)]
@@ -340,12 +369,16 @@ struct GenerateArgs {
     /// Random seed (same lines and seed give byte-identical files).
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Output log file (Loki query_range JSON).
-    #[arg(long, default_value = SAMPLE)]
+    /// Output log file (Loki query_range JSON); required, so that the bundled sample is
+    /// never overwritten by accident.
+    #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// Output labels file (default: `<out stem>.labels.jsonl`).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
+    /// Overwrite the output or labels file when it exists (refused otherwise).
+    #[arg(long)]
+    force: bool,
 }
 
 /// Options of `loganomaly tail`. Secrets come from `--password-file`/`--token-file` or the
@@ -393,6 +426,8 @@ struct TailArgs {
     /// Tokens listed per line as its explanation (0 = none).
     #[arg(long, default_value_t = 3, value_name = "N")]
     explain: usize,
+    #[command(flatten)]
+    threads: ThreadsArg,
 }
 
 impl TailArgs {
@@ -435,7 +470,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    if let Some(n) = cli.threads {
+    let threads = match &cli.command {
+        Command::Replay(a) => a.threads,
+        Command::Bench(a) => a.threads,
+        Command::Score(a) => a.threads,
+        Command::Train(a) => a.threads,
+        Command::Serve(a) => a.threads,
+        Command::Tail(a) => a.threads,
+        Command::Evaluate(a) => a.threads,
+        Command::Generate(_) | Command::CheckConfig(_) => ThreadsArg { threads: None },
+    }
+    .threads;
+    if let Some(n) = threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
@@ -443,12 +489,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     match cli.command {
         Command::Replay(a) => replay_cmd(a),
-        Command::Bench(a) => bench_cmd(a, cli.threads),
+        Command::Bench(a) => bench_cmd(a, threads),
         Command::Score(a) => score_cmd(a),
         Command::Train(a) => train_cmd(a),
         Command::Generate(a) => generate_cmd(a),
         Command::CheckConfig(a) => check_config_cmd(a),
-        Command::Serve(a) => serve_cmd(a),
+        Command::Serve(a) => serve_cmd(a.config),
         Command::Tail(a) => tail_cmd(a),
         Command::Evaluate(a) => evaluate_cmd(a),
     }
@@ -574,9 +620,37 @@ fn check_recorded(
     Ok(ExitCode::FAILURE)
 }
 
-fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
+/// Whether standard input is piped or redirected from a file (not a terminal, not
+/// `/dev/null`, not closed): then a command given no file reads it.
+fn stdin_is_piped() -> bool {
+    use std::io::IsTerminal;
+    if io::stdin().is_terminal() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::metadata("/dev/stdin").is_ok_and(|m| m.file_type().is_fifo() || m.is_file())
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
+}
+
+/// The file a command reads: the one named, else piped standard input, else the sample.
+fn input_file(file: Option<PathBuf>) -> PathBuf {
+    match file {
+        Some(f) => f,
+        None if stdin_is_piped() => PathBuf::from("-"),
+        None => PathBuf::from(SAMPLE),
+    }
+}
+
+fn replay_cmd(mut a: ReplayArgs) -> Result<ExitCode> {
+    let file = input_file(a.file.take());
     if let Some(listen) = a.listen {
-        return replay_listen(a, listen);
+        return replay_listen(a, &file, listen);
     }
     let (model, origin) = a.model.load()?;
     let run_opts = RunOptions {
@@ -590,10 +664,10 @@ fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
         no_labels: a.no_labels,
     };
     let alert_cfg = a.alerts.as_deref().map(load_alerts).transpose()?;
-    if alert_cfg.is_some() && a.file.as_os_str() == "-" {
+    if alert_cfg.is_some() && file.as_os_str() == "-" {
         bail!("--alerts reads the file a second time: name a file, not stdin");
     }
-    let report = replay::report(&a.file, &model, &origin, &run_opts, &opts)?;
+    let report = replay::report(&file, &model, &origin, &run_opts, &opts)?;
     if let (Some(e), 0) = (&report.error, report.read.lines) {
         bail!("{e}");
     }
@@ -611,19 +685,19 @@ fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     match alert_cfg {
-        Some(cfg) => replay_alerts(&a.file, &model, &run_opts, &cfg),
+        Some(cfg) => replay_alerts(&file, &model, &run_opts, &cfg),
         None => Ok(ExitCode::SUCCESS),
     }
 }
 
-fn replay_listen(a: ReplayArgs, listen: std::net::SocketAddr) -> Result<ExitCode> {
+fn replay_listen(a: ReplayArgs, file: &Path, listen: std::net::SocketAddr) -> Result<ExitCode> {
     use loganomaly::serve::{self, replay::ReplayServe, StageConfig};
     let (mut model, origin) = a.model.load()?;
     if let Some(t) = a.model.threshold {
         model.threshold = t;
     }
     let opts = ReplayServe {
-        path: a.file.clone(),
+        path: file.to_path_buf(),
         read: a.input.options()?,
         speed: a.speed,
         listen,
@@ -643,7 +717,7 @@ fn replay_listen(a: ReplayArgs, listen: std::net::SocketAddr) -> Result<ExitCode
             println!(
                 "replayed {} lines of {} in {:.2} s; serving http://{}/metrics until interrupted (Ctrl-C)",
                 s.read.lines,
-                a.file.display(),
+                file.display(),
                 start.elapsed().as_secs_f64(),
                 s.local_addr
             );
@@ -722,6 +796,7 @@ struct SessionRecord {
 }
 
 fn score_cmd(a: ScoreArgs) -> Result<ExitCode> {
+    let file = input_file(a.file.clone());
     let (model, _) = a.model.load()?;
     let run_opts = RunOptions {
         read: a.input.options()?,
@@ -730,7 +805,7 @@ fn score_cmd(a: ScoreArgs) -> Result<ExitCode> {
     };
     let mut out = BufWriter::new(io::stdout().lock());
     let mut sessions = model::Sessions::for_model(&model)?;
-    let summary = replay::run(&a.file, &model, &run_opts, |s: ScoredLine| {
+    let summary = replay::run(&file, &model, &run_opts, |s: ScoredLine| {
         if let Some(sessions) = &mut sessions {
             sessions.add(&s.log.line, s.score);
         }
@@ -862,16 +937,14 @@ fn serve_cmd(a: ConfigArgs) -> Result<ExitCode> {
     use loganomaly::config::ServiceConfig;
     use loganomaly::serve::{self, service, Shared};
     let config = ServiceConfig::load(a.config.as_deref())?;
+    config.check_for_serve()?;
     let Some(loki) = config.loki.clone() else {
         bail!("serve needs a [loki] section with at least `url` (see examples/loganomaly.toml)");
     };
     let shared = Arc::new(Shared::default());
-    match (&config.model.path, config.model.use_bundled) {
-        (Some(path), _) => {
-            shared.set_model(Arc::new(Model::load(path)?), &path.display().to_string())
-        }
-        (None, true) => shared.set_model(Arc::new(model::bundled()?), "bundled"),
-        (None, false) => eprintln!(
+    match serve_model(&config)? {
+        Some((model, name)) => shared.set_model(Arc::new(model), &name),
+        None => eprintln!(
             "no model file: training one on the first {} lines",
             config.model.initial_training_lines
         ),
@@ -932,8 +1005,20 @@ fn start_alerts(
 /// Minutes of pod observations queued for the alert task before the stage waits.
 const ALERT_BATCHES: usize = 64;
 
+/// The model `serve` starts with (and its name), `None` when it trains one first.
+fn serve_model(config: &loganomaly::config::ServiceConfig) -> Result<Option<(Model, String)>> {
+    Ok(match (&config.model.path, config.model.use_bundled) {
+        (Some(path), _) => Some((Model::load(path)?, path.display().to_string())),
+        (None, true) => Some((model::bundled()?, "bundled".to_string())),
+        (None, false) => None,
+    })
+}
+
 fn check_config_cmd(a: ConfigArgs) -> Result<ExitCode> {
     let config = loganomaly::config::ServiceConfig::load(a.config.as_deref())?;
+    // the same checks serve makes before it starts
+    config.check_for_serve()?;
+    serve_model(&config)?;
     print!("{}", config.to_toml());
     Ok(ExitCode::SUCCESS)
 }
@@ -958,6 +1043,16 @@ fn generate_cmd(a: GenerateArgs) -> Result<ExitCode> {
     let labels = a
         .labels
         .unwrap_or_else(|| a.out.with_extension("labels.jsonl"));
+    if !a.force {
+        for p in [&a.out, &labels] {
+            if p.exists() {
+                bail!(
+                    "{} exists: pass --force to overwrite it, or choose another --out",
+                    p.display()
+                );
+            }
+        }
+    }
     let create = |p: &Path| {
         std::fs::File::create(p).with_context(|| format!("{}: cannot create", p.display()))
     };

@@ -320,11 +320,20 @@ pub fn report(
         peak_rss_bytes: crate::sys::peak_rss_bytes(),
         threads: rayon::current_num_threads(),
         anomalous_lines,
-        anomalous_pods: all.iter().filter(|p| p.anomalous).count(),
-        pods_total: all.len(),
+        // pods, not pod/container pairs (the README and `generate` count pods)
+        anomalous_pods: distinct_pods(all.iter().filter(|p| p.anomalous)),
+        pods_total: distinct_pods(all.iter()),
         pods: all.into_iter().take(top).collect(),
         sessions,
         evaluation,
         error: summary.error.map(|e| e.to_string()),
     })
+}
+
+/// Distinct (namespace, pod) among `reports`: a pod with two containers counts once.
+fn distinct_pods<'a>(reports: impl Iterator<Item = &'a crate::report::PodReport>) -> usize {
+    reports
+        .map(|p| (p.namespace.as_str(), p.pod.as_str()))
+        .collect::<std::collections::HashSet<_>>()
+        .len()
 }

@@ -30,9 +30,10 @@ pub struct ReplayReport {
     pub threads: usize,
     /// Lines at or above the threshold.
     pub anomalous_lines: u64,
-    /// Pods whose burst score crossed [`BURST_THRESHOLD`].
+    /// Pods (not pod/container pairs) with a container whose burst score crossed
+    /// [`BURST_THRESHOLD`].
     pub anomalous_pods: usize,
-    /// Pods seen.
+    /// Pods seen (not pod/container pairs; the ranking lists containers).
     pub pods_total: usize,
     /// The most anomalous pods, ranked.
     pub pods: Vec<PodReport>,

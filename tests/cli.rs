@@ -113,7 +113,7 @@ fn bench_replays_with_the_threads_it_is_given() {
     let file = generate(dir.path(), 3000);
     for threads in ["1", "2"] {
         let out = run(bin()
-            .args(["--threads", threads, "bench", "--runs", "2", "--file"])
+            .args(["bench", "--threads", threads, "--runs", "2", "--file"])
             .arg(&file));
         assert!(out.status.success(), "{}", stderr(&out));
         let text = stdout(&out);
@@ -398,4 +398,111 @@ fn a_session_key_model_scores_sessions_in_score_and_replay() {
         "{}",
         stdout(&out)
     );
+}
+
+/// Runs `cmd` with `input` piped to its stdin.
+fn run_piped(cmd: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// Issue 16, finding 8: piped lines are scored (not the bundled sample) and stamped with
+/// their arrival time (not "0").
+#[test]
+fn finding_8_score_and_replay_read_piped_stdin_with_arrival_times() {
+    let input = "GET /api/items/1 200 3ms\npanic: runtime error: index out of range\n";
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let out = run_piped(bin().arg("score"), input);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let records: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{}", stdout(&out));
+    assert_eq!(
+        records[1]["line"],
+        "panic: runtime error: index out of range"
+    );
+    for r in &records {
+        let ts: i64 = r["ts"].as_str().unwrap().parse().unwrap();
+        assert!(ts >= before, "ts {ts} is not the arrival time");
+    }
+    let out = run_piped(bin().args(["replay", "--json", "--no-labels"]), input);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["read"]["lines"], 2, "{report}");
+    // with stdin not piped (here: /dev/null) the bundled sample is still the default
+    let out = run(bin()
+        .args(["score", "--explain", "0"])
+        .stdin(std::process::Stdio::null()));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).lines().count() >= 100_000);
+}
+
+/// Issue 16, finding 9: `generate` never overwrites a file silently.
+#[test]
+fn finding_9_generate_needs_out_and_force_to_overwrite() {
+    let out = run(bin().args(["generate", "--lines", "100"]));
+    assert!(!out.status.success(), "generate ran without --out");
+    assert!(stderr(&out).contains("--out"), "{}", stderr(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.json");
+    std::fs::write(&path, "keep me").unwrap();
+    let out = run(bin()
+        .args(["generate", "--lines", "100", "--out"])
+        .arg(&path));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
+    let out = run(bin()
+        .args(["generate", "--lines", "100", "--force", "--out"])
+        .arg(&path));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_ne!(std::fs::read_to_string(&path).unwrap(), "keep me");
+    let help = stdout(&run(bin().args(["generate", "--help"])));
+    assert!(help.contains("--force"), "{help}");
+}
+
+/// Issue 16, finding 12: `--threads` is offered by the commands that score, not by
+/// `generate` or `check-config`.
+#[test]
+fn finding_12_threads_only_on_commands_that_score() {
+    for cmd in [
+        "replay", "score", "train", "serve", "tail", "evaluate", "bench",
+    ] {
+        let help = stdout(&run(bin().args([cmd, "--help"])));
+        assert!(help.contains("--threads"), "{cmd} --help: {help}");
+    }
+    for cmd in ["generate", "check-config"] {
+        let help = stdout(&run(bin().args([cmd, "--help"])));
+        assert!(!help.contains("--threads"), "{cmd} --help: {help}");
+        let out = run(bin().args([cmd, "--threads", "2"]));
+        assert!(!out.status.success());
+    }
+}
+
+/// Issue 16, finding 11: the report counts pods, as the README and `generate` do (65 in
+/// the bundled sample), not pod/container pairs (it said 72).
+#[test]
+fn finding_11_the_report_counts_pods_not_containers() {
+    let out = run(bin().args(["replay", "--json", "--top", "0"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["pods_total"], 65);
+    let text = stdout(&run(bin().arg("replay")));
+    assert!(text.contains(" of 65 pods "), "{text}");
 }

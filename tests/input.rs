@@ -238,3 +238,48 @@ fn a_stopping_consumer_stops_the_reader() {
     assert_eq!(seen, 2);
     assert!(matches!(res, Err(ReadError::Sink(_))));
 }
+
+/// Issue 16, finding 5: one invalid UTF-8 byte inside a Loki JSON line skips that entry
+/// with `--skip-invalid`, not the rest of the file (it was 0 of 300 lines).
+#[test]
+fn finding_5_invalid_utf8_in_a_loki_line_skips_only_that_entry() {
+    let mut doc = Vec::new();
+    let values: Vec<String> = (0..300)
+        .map(|i| format!(r#"["{i}","line {i} BAD"]"#))
+        .collect();
+    let text = loki(&values.join(","));
+    // line 150's "BAD" becomes "B\xffD"
+    let at = text.find("line 150 BAD").unwrap() + "line 150 B".len();
+    doc.extend_from_slice(&text.as_bytes()[..at]);
+    doc.push(0xff);
+    doc.extend_from_slice(&text.as_bytes()[at + 1..]);
+    let (lines, res) = read_all(&doc, &skip());
+    let stats = res.unwrap();
+    assert_eq!((stats.lines, stats.skipped), (299, 1));
+    assert_eq!(lines.len(), 299);
+    assert!(lines.iter().all(|l| !l.line.starts_with("line 150 ")));
+    // without it, still an error with its place
+    let err = read_all(&doc, &ReadOptions::default()).1.unwrap_err();
+    assert!(matches!(err, ReadError::Syntax { line: 1, .. }), "{err}");
+}
+
+/// Issue 16, finding 6: a huge Loki JSON line is cut while it is read: the reader keeps at
+/// most `max_line_bytes` of it (the cut lands on a character boundary), and the entries
+/// after it are read.
+#[test]
+fn finding_6_a_huge_loki_line_is_cut_while_reading() {
+    let opts = ReadOptions {
+        max_line_bytes: 100,
+        ..ReadOptions::default()
+    };
+    // "é" is two bytes: byte 100 falls inside one
+    let big = format!("{}{}", "x".repeat(99), "é".repeat(4 << 20));
+    let escaped = format!("{}\\u00e9\\n{}", "y".repeat(99), "z".repeat(1 << 20));
+    let doc = loki(&format!(r#"["1","{big}"],["2","{escaped}"],["3","small"]"#));
+    let (lines, res) = read_all(doc.as_bytes(), &opts);
+    let stats = res.unwrap();
+    assert_eq!((stats.lines, stats.truncated), (3, 2));
+    assert_eq!(lines[0].line, "x".repeat(99));
+    assert_eq!(lines[1].line, "y".repeat(99));
+    assert_eq!(lines[2].line, "small");
+}

@@ -135,6 +135,7 @@ fn start_replay(port: u16) -> (Guard, std::sync::mpsc::Receiver<String>) {
         .current_dir(root())
         .args(["replay", "--speed", "120x", "--listen"])
         .arg(format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

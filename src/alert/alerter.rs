@@ -57,6 +57,7 @@ impl Alerter {
     /// Must run inside a tokio runtime.
     pub fn new(cfg: &AlertConfig) -> Result<Self, AlertError> {
         cfg.validate()?;
+        cfg.check_secrets()?;
         let client = http_client(cfg.delivery.request_timeout)?;
         let mut notifiers = Vec::new();
         let mut add = |name, render, target| {

@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+use super::dependency::is_informational;
 use super::policy::ObservedLine;
 
 /// The kind of an anomaly.
@@ -181,7 +182,13 @@ pub fn classify(lines: &[ObservedLine]) -> Category {
         .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)));
     match best {
         Some((i, _)) => RULES[i].0,
-        None if lines.iter().any(|l| !l.tokens.is_empty()) => Category::NewError,
+        // a never-seen word in an info line is news, not an error
+        None if lines
+            .iter()
+            .any(|l| !l.tokens.is_empty() && !is_informational(&l.line)) =>
+        {
+            Category::NewError
+        }
         None => Category::Unusual,
     }
 }
@@ -204,7 +211,7 @@ impl Category {
         count_rules(line, &mut counts);
         match counts.iter().position(|&c| c > 0) {
             Some(i) => RULES[i].0,
-            None if new_tokens => Category::NewError,
+            None if new_tokens && !is_informational(line) => Category::NewError,
             None => Category::Unusual,
         }
     }
@@ -326,6 +333,17 @@ mod tests {
             classify(&[line("zorglub frobnicated", false)]),
             Category::Unusual
         );
+    }
+
+    /// Issue 16, finding 13: an info line with new tokens is not a `new_error`.
+    #[test]
+    fn finding_13_an_info_line_is_not_a_new_error() {
+        let text = r#"ts=2023-11-14T23:00:01Z level=info component=discovery msg="loaded" config=serviceMonitor/shop/search/0"#;
+        assert_eq!(Category::of_line(text, true), Category::Unusual);
+        assert_eq!(classify(&[line(text, true)]), Category::Unusual);
+        let err = "level=error msg=\"quux frobnication diverged\"";
+        assert_eq!(Category::of_line(err, true), Category::NewError);
+        assert_eq!(classify(&[line(err, true)]), Category::NewError);
     }
 
     #[test]

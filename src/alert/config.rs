@@ -9,12 +9,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::AlertError;
 
 /// Everything alerting needs; a self-contained section (`[alerting]` in the service config).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertConfig {
     /// When a pod becomes anomalous, resolves, and how often reminders go out.
@@ -42,7 +42,7 @@ pub struct AlertConfig {
 /// The per-pod state machine. Scores are the aggregator's per-minute *burst scores*
 /// (`-log10` of the chance of that many anomalous lines), not the moving average of line
 /// scores: healthy pods that log one odd line a minute sit above the line threshold all day.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Burst score at or above which a pod is abnormal (9 = a one-in-a-billion minute).
@@ -50,7 +50,11 @@ pub struct PolicyConfig {
     pub enter_score: f32,
     /// How long the score must stay at or above `enter_score` before the pod is anomalous;
     /// one minute means two consecutive one-minute windows.
-    #[serde(default = "default_enter_for", deserialize_with = "duration")]
+    #[serde(
+        default = "default_enter_for",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
     pub enter_for: Duration,
     /// Also anomalous at once when one window holds this many anomalous lines (0 = off).
     #[serde(default)]
@@ -59,10 +63,18 @@ pub struct PolicyConfig {
     #[serde(default = "default_resolve_score")]
     pub resolve_score: f32,
     /// ...for this long (a crash-looping pod logs in bursts minutes apart).
-    #[serde(default = "default_resolve_for", deserialize_with = "duration")]
+    #[serde(
+        default = "default_resolve_for",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
     pub resolve_for: Duration,
     /// A still-anomalous pod is announced again at most this often.
-    #[serde(default = "default_renotify_every", deserialize_with = "duration")]
+    #[serde(
+        default = "default_renotify_every",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
     pub renotify_every: Duration,
     /// Pods turning anomalous together are grouped, and messages capped.
     #[serde(default)]
@@ -100,7 +112,7 @@ impl Default for PolicyConfig {
 }
 
 /// Storm control: many pods at once become one message; a global cap bounds the rest.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StormConfig {
     /// Pods of one namespace turning anomalous within `window` that make one grouped message.
@@ -110,7 +122,11 @@ pub struct StormConfig {
     #[serde(default = "default_cluster_pods")]
     pub cluster_pods: usize,
     /// How far back pods that turned anomalous count towards a storm.
-    #[serde(default = "default_storm_window", deserialize_with = "duration")]
+    #[serde(
+        default = "default_storm_window",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
     pub window: Duration,
     /// Messages per minute at most, all kinds together; the rest is held back and retried.
     #[serde(default = "default_max_per_minute")]
@@ -142,7 +158,7 @@ impl Default for StormConfig {
 }
 
 /// Content of a message.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MessageConfig {
     /// Most anomalous lines shown per pod.
@@ -178,7 +194,7 @@ impl Default for MessageConfig {
 }
 
 /// Delivery of each notifier's outbox.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
     /// Messages waiting per notifier; when full, new ones are dropped and counted as failed.
@@ -188,16 +204,32 @@ pub struct DeliveryConfig {
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// First wait after a 5xx or network error; doubles per attempt, with jitter.
-    #[serde(default = "default_initial_backoff", deserialize_with = "duration")]
+    #[serde(
+        default = "default_initial_backoff",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
     pub initial_backoff: Duration,
     /// Longest wait between two attempts (also caps a `Retry-After`).
-    #[serde(default = "default_max_backoff", deserialize_with = "duration")]
+    #[serde(
+        default = "default_max_backoff",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
     pub max_backoff: Duration,
     /// Timeout of one HTTP request.
-    #[serde(default = "default_request_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_request_timeout",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
     pub request_timeout: Duration,
     /// On shutdown, how long the outboxes may take to flush.
-    #[serde(default = "default_drain_deadline", deserialize_with = "duration")]
+    #[serde(
+        default = "default_drain_deadline",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
     pub drain_deadline: Duration,
 }
 
@@ -234,7 +266,7 @@ impl Default for DeliveryConfig {
 }
 
 /// Redaction settings; the built-in patterns always apply.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedactConfig {
     /// Extra regular expressions (Rust `regex` syntax); each match becomes `[REDACTED]`.
@@ -243,7 +275,7 @@ pub struct RedactConfig {
 }
 
 /// Slack incoming webhook.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlackConfig {
     /// The webhook URL (`https://hooks.slack.com/services/…`): a secret.
@@ -251,7 +283,7 @@ pub struct SlackConfig {
 }
 
 /// Alertmanager API v2.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerConfig {
     /// Base URL, e.g. `http://alertmanager.monitoring:9093`; alerts go to `/api/v2/alerts`.
@@ -268,7 +300,11 @@ pub struct AlertmanagerConfig {
     pub severity: String,
     /// Active alerts are re-posted this often so Alertmanager keeps them firing
     /// (keep it below Alertmanager's `resolve_timeout`, 5 minutes by default).
-    #[serde(default = "default_repost_every", deserialize_with = "duration")]
+    #[serde(
+        default = "default_repost_every",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
     pub repost_every: Duration,
 }
 
@@ -283,7 +319,7 @@ fn default_repost_every() -> Duration {
 }
 
 /// Generic JSON webhook.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Where to `POST` the payload: a secret (it may embed a token).
@@ -293,7 +329,7 @@ pub struct WebhookConfig {
 }
 
 /// LLM explanation of an anomaly, added to the message when it arrives in time.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainConfig {
     /// Chat-completions endpoint, e.g. `http://127.0.0.1:11434/v1/chat/completions` (Ollama).
@@ -304,7 +340,11 @@ pub struct ExplainConfig {
     /// API key sent as `Authorization: Bearer …`: a secret (Ollama needs none).
     pub api_key: Option<SecretSource>,
     /// The alert waits at most this long for the explanation, then goes without it.
-    #[serde(default = "default_explain_timeout", deserialize_with = "duration")]
+    #[serde(
+        default = "default_explain_timeout",
+        deserialize_with = "duration",
+        serialize_with = "ser_duration"
+    )]
     pub timeout: Duration,
 }
 
@@ -331,6 +371,26 @@ pub enum SecretSource {
     },
     /// The secret written in the config itself.
     Inline(String),
+}
+
+impl Serialize for SecretSource {
+    /// `{ env = "VAR" }` and `{ file = "/path" }` as written; an inline secret as `<redacted>`.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Self::Env { env } => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("env", env)?;
+                m.end()
+            }
+            Self::File { file } => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("file", file)?;
+                m.end()
+            }
+            Self::Inline(_) => s.serialize_str("<redacted>"),
+        }
+    }
 }
 
 impl fmt::Debug for SecretSource {
@@ -389,6 +449,10 @@ impl fmt::Debug for Secret {
 }
 
 /// Reads a duration written as `"90s"`, `"5m"`, `"1h 30m"`.
+fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(serde::de::Error::custom)
@@ -417,6 +481,34 @@ impl AlertConfig {
     /// Whether any notifier is configured.
     pub fn has_notifiers(&self) -> bool {
         self.slack.is_some() || self.alertmanager.is_some() || self.webhook.is_some()
+    }
+
+    /// Reads every secret the notifiers need (`{ env = "VAR" }`, `{ file = "/path" }`) and
+    /// checks that the secret URLs are absolute http(s) URLs, as [`super::Alerter::new`]
+    /// does before it starts: an unset variable or `webhook_url = "not-a-url"` fails here,
+    /// naming the key. Only configured notifiers are checked.
+    pub fn check_secrets(&self) -> Result<(), AlertError> {
+        if let Some(s) = &self.slack {
+            check_secret_url(
+                "slack.webhook_url",
+                &s.webhook_url.resolve("slack.webhook_url")?,
+            )?;
+        }
+        if let Some(w) = &self.webhook {
+            check_secret_url("webhook.url", &w.url.resolve("webhook.url")?)?;
+            if let Some(t) = &w.bearer_token {
+                t.resolve("webhook.bearer_token")?;
+            }
+        }
+        if let Some(am) = &self.alertmanager {
+            if let Some(p) = &am.password {
+                p.resolve("alertmanager.password")?;
+            }
+        }
+        if let Some(k) = self.explain.as_ref().and_then(|ex| ex.api_key.as_ref()) {
+            k.resolve("explain.api_key")?;
+        }
+        Ok(())
     }
 
     /// Checks every value, naming the first bad key.

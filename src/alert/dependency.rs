@@ -27,6 +27,14 @@ pub fn workload_of(pod: &str) -> &str {
     }
 }
 
+/// Whether `line` is logged at info level or below (by its level field or word).
+pub(crate) fn is_informational(line: &str) -> bool {
+    use crate::pipeline::normalise::{normalise, Level, Tokens};
+    let mut tokens = Tokens::new();
+    normalise(line, &mut tokens);
+    matches!(tokens.level, Level::Debug | Level::Info)
+}
+
 fn is_alnum(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
@@ -57,6 +65,11 @@ impl<'a> Workloads<'a> {
         let own = workload_of(pod);
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for line in lines {
+            // an info or debug line that mentions a workload (`config=serviceMonitor/
+            // shop/search/0`) reports, it does not blame
+            if is_informational(line) {
+                continue;
+            }
             let words: HashSet<&str> = line
                 .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
                 .collect();
@@ -78,6 +91,19 @@ impl<'a> Workloads<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 16, finding 13: an info line that merely mentions a workload blames none.
+    #[test]
+    fn finding_13_info_lines_that_mention_a_workload_name_no_dependency() {
+        let w = Workloads::of(["search-7c9f8d6b5-x2k4p", "cart-0", "prometheus-k8s-0"]);
+        let info = [
+            r#"ts=2023-11-14T23:00:01Z level=info component=discovery msg="loaded" config=serviceMonitor/shop/search/0"#,
+            "INFO reloading config for search",
+        ];
+        assert_eq!(w.named_by("prometheus-k8s-0", info), None);
+        let error = [r#"level=error msg="request failed" upstream=search err="503""#];
+        assert_eq!(w.named_by("cart-0", error).as_deref(), Some("search"));
+    }
 
     #[test]
     fn workloads_drop_the_pod_suffix_hash_and_ordinal() {

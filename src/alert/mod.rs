@@ -40,7 +40,7 @@ pub use error::{AlertError, DeliveryError};
 pub use message::{LineView, Message, PodView};
 pub use outbox::{http_client, DeliveryStats, StatsSnapshot};
 pub use policy::{Notice, NoticeKind, ObservedLine, PodAlert, PodObservation, Policy, Scope};
-pub use redact::{redact_url, Redactor};
+pub use redact::{builtin_redactor, redact_url, Redactor, Rewrite, Rule, RULES};
 pub use replay::{observations, play, scored_in_time_order, AlertReplay, MinuteClock, WindowLines};
 pub use slack::render as render_slack;
 pub use webhook::{render as render_webhook, WebhookPayload};

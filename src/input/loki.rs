@@ -18,6 +18,12 @@ use crate::event::{LogLine, Stream};
 /// Bytes read from the input at once.
 const BLOCK: usize = 1 << 20;
 
+/// Bytes of an entry's timestamp string kept (Unix nanoseconds have 19 digits).
+const TS_LIMIT: usize = 64;
+
+/// Bytes of an object key kept (the keys that matter are short).
+const KEY_LIMIT: usize = 4096;
+
 /// Deepest nesting of arrays and objects accepted (as serde_json's recursion limit).
 const MAX_DEPTH: usize = 128;
 
@@ -40,7 +46,10 @@ pub(super) fn read<R: Read>(
         text: Vec::new(),
         depth: 0,
     };
-    p.document()?;
+    let done = p.document();
+    #[cfg(test)]
+    tests::BUFFERS.set(p.text.capacity() + p.scratch.capacity() + p.key.capacity());
+    done?;
     match p.status.as_deref() {
         Some("success") => Ok(p.stats),
         Some(status) => Err(ReadError::LokiStatus {
@@ -147,7 +156,9 @@ impl<R: Read> Scanner<R> {
 
     /// Appends the raw bytes of a string up to its closing quote (the opening one is
     /// consumed), decoding escapes. JSON strings hold no raw newline, so the line stays.
-    fn string(&mut self, out: &mut Vec<u8>) -> Result<(), Stop> {
+    /// Past `limit` bytes in `out` the rest of the string is checked and consumed but not
+    /// kept, so a huge string never sits in memory whole.
+    fn string(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), Stop> {
         loop {
             if !self.fill()? {
                 return Err(Stop::Eof);
@@ -160,7 +171,8 @@ impl<R: Read> Scanner<R> {
                     "control character (\\u0000-\\u001F) found while parsing a string".into(),
                 ));
             }
-            out.extend_from_slice(text);
+            let room = limit.saturating_sub(out.len());
+            out.extend_from_slice(&text[..text.len().min(room)]);
             self.pos += text.len();
             match stop.map(|i| chunk[i]) {
                 Some(b'"') => {
@@ -169,7 +181,11 @@ impl<R: Read> Scanner<R> {
                 }
                 Some(_) => {
                     self.pos += 1;
+                    let keep = out.len();
                     self.escape(out)?;
+                    if out.len() > limit {
+                        out.truncate(keep.max(limit));
+                    }
                 }
                 None => {}
             }
@@ -452,10 +468,12 @@ impl<R: Read> Parser<'_, '_, '_, R> {
         let mut ts_text = std::mem::take(&mut self.ts_text);
         let mut text = std::mem::take(&mut self.text);
         let (mut ts, mut line, mut n) = (None, None, 0);
+        let max_line = self.ctx.opts.max_line_bytes;
         let parsed = self.array(|p| {
             match n {
-                0 => ts = Some(p.element(&mut ts_text)?),
-                1 => line = Some(p.element(&mut text)?),
+                0 => ts = Some(p.element(&mut ts_text, TS_LIMIT)?),
+                // one byte past the cut tells that the line was longer
+                1 => line = Some(p.element(&mut text, max_line.saturating_add(1))?),
                 _ => p.skip_value()?,
             }
             n += 1;
@@ -480,32 +498,45 @@ impl<R: Read> Parser<'_, '_, '_, R> {
     }
 
     /// Hands a line to the sink, cut to `max_line_bytes` before it is copied.
+    /// The line arrives already cut to `max_line_bytes + 1` bytes by the scanner; a cut
+    /// that splits a character drops its first bytes. With `skip_invalid`, a line that is
+    /// not UTF-8 is a bad record (skipped and counted), not the end of the file.
     fn emit(&mut self, stream: &Arc<Stream>, ts_ns: i64, text: &[u8]) -> Result<(), ReadError> {
-        let Ok(text) = std::str::from_utf8(text) else {
-            return Err(self.syntax("invalid unicode code point in a line"));
-        };
         let max = self.ctx.opts.max_line_bytes;
-        let cut = super::floor_char_boundary(text, max);
-        if cut < text.len() {
+        let cut = text.len() > max;
+        let kept = &text[..text.len().min(max)];
+        let line = match std::str::from_utf8(kept) {
+            Ok(s) => s,
+            // a character split by the cut (only when cut): keep what precedes it
+            Err(e) if cut && e.error_len().is_none() => {
+                std::str::from_utf8(&kept[..e.valid_up_to()]).unwrap_or_default()
+            }
+            // with skip_invalid, the entry is a bad record; else the file stops here
+            Err(_) if self.ctx.opts.skip_invalid => {
+                return self.invalid("line is not valid UTF-8");
+            }
+            Err(_) => return Err(self.syntax("invalid unicode code point in a line")),
+        };
+        if cut {
             self.stats.truncated += 1;
         }
         self.stats.lines += 1;
         let log = LogLine {
             ts_ns,
             stream: Arc::clone(stream),
-            line: text[..cut].to_string(),
+            line: line.to_string(),
         };
         (self.sink)(log).map_err(ReadError::Sink)
     }
 
     /// An entry element: a string (its bytes, escapes decoded, left in `buf`), an
     /// integer, or anything else (consumed).
-    fn element(&mut self, buf: &mut Vec<u8>) -> Result<Element, ReadError> {
+    fn element(&mut self, buf: &mut Vec<u8>, limit: usize) -> Result<Element, ReadError> {
         match self.peek()? {
             b'"' => {
                 self.sc.pos += 1;
                 buf.clear();
-                self.sc(|sc| sc.string(buf))?;
+                self.sc(|sc| sc.string(buf, limit))?;
                 Ok(Element::Str)
             }
             _ => Ok(match self.scalar()? {
@@ -541,7 +572,7 @@ impl<R: Read> Parser<'_, '_, '_, R> {
             self.expect(b'"', "a string key")?;
             let mut key = std::mem::take(&mut self.key);
             key.clear();
-            let read = self.sc(|sc| sc.string(&mut key));
+            let read = self.sc(|sc| sc.string(&mut key, KEY_LIMIT));
             self.key = key;
             read?;
             self.expect(b':', "`:`")?;
@@ -603,7 +634,7 @@ impl<R: Read> Parser<'_, '_, '_, R> {
             b'"' => {
                 self.sc.pos += 1;
                 let mut bytes = Vec::new();
-                self.sc(|sc| sc.string(&mut bytes))?;
+                self.sc(|sc| sc.string(&mut bytes, usize::MAX))?;
                 String::from_utf8(bytes)
                     .map(Scalar::Str)
                     .map_err(|_| self.syntax("invalid unicode code point"))
@@ -657,7 +688,8 @@ impl<R: Read> Parser<'_, '_, '_, R> {
                 self.sc.pos += 1;
                 let mut s = std::mem::take(&mut self.scratch);
                 s.clear();
-                let read = self.sc(|sc| sc.string(&mut s));
+                // a skipped string is checked, not kept
+                let read = self.sc(|sc| sc.string(&mut s, 0));
                 self.scratch = s;
                 read
             }
@@ -672,11 +704,47 @@ mod tests {
     use crate::input::ReadOptions;
     use std::path::PathBuf;
 
+    thread_local! {
+        /// Bytes held by the parser's string buffers at the end of the last `read` on this
+        /// thread (they only grow, so this is their peak).
+        pub(super) static BUFFERS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Issue 16, finding 6: a huge line (and a huge skipped string) is cut while it is
+    /// read; the parser never holds it whole (a 100 MiB line peaked at 109 MiB RSS).
+    #[test]
+    fn finding_6_a_huge_line_is_not_held_whole() {
+        let huge = "x".repeat(8 << 20);
+        let doc = format!(
+            r#"{{"status":"success","data":{{"resultType":"streams","result":[{{"stream":{{"pod":"p"}},"values":[["1","{huge}"]],"ignored":"{huge}"}}]}}}}"#
+        );
+        let opts = ReadOptions {
+            max_line_bytes: 1000,
+            ..ReadOptions::default()
+        };
+        let ctx = Context {
+            path: PathBuf::from("t"),
+            opts: &opts,
+            arrival: false,
+        };
+        let mut got = Vec::new();
+        let stats = read(doc.as_bytes(), &ctx, &mut |l: LogLine| {
+            got.push(l.line.len());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((stats.lines, stats.truncated), (1, 1));
+        assert_eq!(got, vec![1000]);
+        let held = BUFFERS.get();
+        assert!(held < 64 * 1024, "the parser held {held} bytes");
+    }
+
     fn lines_of(doc: &[u8], block: usize) -> Result<Vec<(i64, String)>, String> {
         let opts = ReadOptions::default();
         let ctx = Context {
             path: PathBuf::from("t"),
             opts: &opts,
+            arrival: false,
         };
         let mut got = Vec::new();
         // a reader that hands out `block` bytes at a time, so every boundary is crossed

@@ -81,7 +81,8 @@ pub fn read_path(
     sink: &mut Sink<'_>,
 ) -> Result<ReadStats, ReadError> {
     if path == Path::new("-") {
-        return read(io::stdin().lock(), path, opts, sink);
+        // lines typed or piped in are stamped when they arrive, not "0"
+        return read_from(io::stdin().lock(), path, opts, true, sink);
     }
     let file = File::open(path).map_err(|source| ReadError::Open {
         path: path.to_path_buf(),
@@ -97,6 +98,18 @@ pub fn read<R: Read>(
     opts: &ReadOptions,
     sink: &mut Sink<'_>,
 ) -> Result<ReadStats, ReadError> {
+    read_from(input, path, opts, false, sink)
+}
+
+/// [`read`]; with `arrival`, plain-text lines (which carry no time) get the time they were
+/// read as their timestamp instead of 0.
+fn read_from<R: Read>(
+    input: R,
+    path: &Path,
+    opts: &ReadOptions,
+    arrival: bool,
+    sink: &mut Sink<'_>,
+) -> Result<ReadStats, ReadError> {
     let mut input = BufReader::with_capacity(256 * 1024, input);
     let format = match opts.format {
         Format::Auto => sniff(&mut input, path)?,
@@ -105,6 +118,7 @@ pub fn read<R: Read>(
     let ctx = Context {
         path: path.to_path_buf(),
         opts,
+        arrival,
     };
     match format {
         Format::Loki => loki::read(input, &ctx, sink),
@@ -117,6 +131,8 @@ pub fn read<R: Read>(
 struct Context<'a> {
     path: PathBuf,
     opts: &'a ReadOptions,
+    /// Stamp plain-text lines with the time they were read (standard input).
+    arrival: bool,
 }
 
 impl Context<'_> {

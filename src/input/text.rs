@@ -47,13 +47,20 @@ pub(super) fn read<R: BufRead>(
         };
         stats.lines += 1;
         let log = LogLine {
-            ts_ns: 0,
+            ts_ns: if ctx.arrival { now_ns() } else { 0 },
             stream: Arc::clone(&stream),
             line,
         };
         sink(log).map_err(ReadError::Sink)?;
     }
     Ok(stats)
+}
+
+/// Unix nanoseconds now (0 if the clock is before 1970).
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Reads one line into `buf` without its `\n` (or `\r\n`), keeping at most `max` bytes

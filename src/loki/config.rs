@@ -8,14 +8,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::LokiError;
 use super::shard::Shard;
 use crate::event::LabelNames;
 
 /// How lines are read from Loki.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Poll `query_range` over a window trailing "now" by `settle`: complete and cheap,
@@ -27,7 +27,7 @@ pub enum Mode {
 }
 
 /// Connection and reading settings of the live Loki source.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LokiConfig {
     /// Base URL of Loki (or of its query frontend / gateway), e.g. `http://loki:3100`.
@@ -121,7 +121,7 @@ pub struct LokiConfig {
 }
 
 /// Candidate label names for the workload, first match wins.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabelsConfig {
     /// Namespace label names (Promtail `namespace`, OpenTelemetry `k8s_namespace_name`).
@@ -374,7 +374,11 @@ impl std::fmt::Debug for LokiConfig {
 mod duration_serde {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;

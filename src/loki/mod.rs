@@ -34,5 +34,5 @@ pub use auth::{PASSWORD_ENV, TOKEN_ENV};
 pub use config::{LabelsConfig, LokiConfig, Mode};
 pub use error::LokiError;
 pub use shard::Shard;
-pub use source::run;
+pub use source::{check, run};
 pub use stats::LokiStats;

@@ -23,6 +23,36 @@ use super::tail::{Tail, TailParams};
 use crate::event::LogLine;
 use crate::input::floor_char_boundary;
 
+/// What [`run`] builds before it connects.
+struct Prepared {
+    creds: Credentials,
+    tls: Arc<rustls::ClientConfig>,
+    client: Client,
+    headers: HeaderMap,
+}
+
+/// Validates `cfg`, reads its credentials (password or token file, environment) and the
+/// CA file, and builds the HTTP client: everything [`run`] does before it connects.
+fn prepare(cfg: &LokiConfig) -> Result<Prepared, LokiError> {
+    cfg.validate()?;
+    let creds = Credentials::resolve(cfg, |k| std::env::var(k).ok())?;
+    let tls = auth::tls_config(cfg)?;
+    let client = Client::new(cfg, &creds, Arc::clone(&tls))?;
+    let headers = creds.headers(cfg.tenant.as_deref())?;
+    Ok(Prepared {
+        creds,
+        tls,
+        client,
+        headers,
+    })
+}
+
+/// The checks [`run`] makes before it connects (settings, credentials, CA file, client),
+/// for `check-config`: a config that passes starts reading.
+pub fn check(cfg: &LokiConfig) -> Result<(), LokiError> {
+    prepare(cfg).map(|_| ())
+}
+
 /// Reads the configured selectors from Loki and sends every line, exactly once, to `out`
 /// until `shutdown` completes or `out` is closed (both return `Ok`).
 ///
@@ -40,12 +70,14 @@ pub async fn run(
     stats: Arc<LokiStats>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), LokiError> {
-    cfg.validate()?;
-    let creds = Credentials::resolve(&cfg, |k| std::env::var(k).ok())?;
-    let tls = auth::tls_config(&cfg)?;
-    let client = Client::new(&cfg, &creds, Arc::clone(&tls))?;
+    let Prepared {
+        creds,
+        tls,
+        client,
+        headers,
+    } = prepare(&cfg)?;
     let shared = Arc::new(Shared {
-        headers: creds.headers(cfg.tenant.as_deref())?,
+        headers,
         tenant: cfg.tenant.clone().unwrap_or_else(|| "(none)".into()),
         credentials: creds.source().to_string(),
         client,
@@ -190,7 +222,7 @@ async fn read_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError
     let mut backoff = Backoff::new(cfg);
     let mut ever_ok = false;
     loop {
-        match read_window(&shared, &lane).await {
+        match read_window(&shared, &lane, &mut backoff, &mut ever_ok).await {
             Ok(Flow::Stop) => return Ok(()),
             Ok(Flow::Continue) => {
                 ever_ok = true;
@@ -208,13 +240,26 @@ async fn read_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError
     }
 }
 
-/// Reads the settled window once; progress is kept page by page.
-async fn read_window(shared: &Shared, lane: &Lane) -> Result<Flow, LokiError> {
+/// Reads the settled window once; progress is kept page by page. Each page read is a
+/// success: the backoff starts over and (in `poll` mode) the source counts as up, so a
+/// long catch-up with an intermittent error neither waits longer and longer nor shows the
+/// source down while most requests succeed.
+async fn read_window(
+    shared: &Shared,
+    lane: &Lane,
+    backoff: &mut Backoff,
+    ever_ok: &mut bool,
+) -> Result<Flow, LokiError> {
     let end = now_ns().saturating_sub(nanos(shared.cfg.settle));
     let start = lane.lock().ledger.watermark();
     let limit = shared.cfg.page_limit;
     let mut reader = RangeReader::new(&shared.client, &lane.selector, limit, start, end);
     while let Some(page) = reader.next_page(&shared.stats).await? {
+        *ever_ok = true;
+        backoff.reset();
+        if shared.cfg.mode == Mode::Poll {
+            shared.stats.ok();
+        }
         let items = {
             let mut st = lane.lock();
             let (mut items, foreign) = st.catalog.items(page);

@@ -163,8 +163,7 @@ impl StageConfig {
 
 /// The built-in credential redaction of [`Redactor`] (no extra patterns).
 fn redact_credentials(line: &str) -> String {
-    static REDACTOR: std::sync::OnceLock<Option<Redactor>> = std::sync::OnceLock::new();
-    match REDACTOR.get_or_init(|| Redactor::new(&[]).ok()) {
+    match crate::alert::builtin_redactor() {
         Some(r) => r.redact(line).into_owned(),
         None => "<line withheld: redaction unavailable>".to_string(),
     }

@@ -1,6 +1,11 @@
 //! Redaction: secrets in many shapes never survive; ordinary lines are unchanged.
 
-use loganomaly::alert::Redactor;
+use std::time::Duration;
+
+use loganomaly::alert::{AlertConfig, Alerter, ObservedLine, Redactor};
+use loganomaly::serve::StageConfig;
+
+use super::support::{at, obs, FakeServer, BASE_NS};
 
 /// (line, the secret that must disappear, what must remain).
 const SECRETS: &[(&str, &str, &str)] = &[
@@ -109,4 +114,99 @@ fn cutting_marks_the_cut_and_keeps_char_boundaries() {
     let r = Redactor::new(&[]).unwrap();
     assert_eq!(r.redact_cut("ééééé", 3), "ééé…");
     assert_eq!(r.redact_cut("short", 10), "short");
+}
+
+/// Issue 16, finding 2: the secrets the issue found in Slack, the webhook JSON and
+/// `/api/v1/pods`, each (line, secret).
+const FINDING_2: &[(&str, &str)] = &[
+    (
+        "export PGPASSWORD=pgS3cretValue && psql -h db",
+        "pgS3cretValue",
+    ),
+    ("DBPASSWORD=dbS3cretValue; connecting", "dbS3cretValue"),
+    (
+        "git clone https://ghp_AbCdEfGhIjKlMnOp0123456789qrstuvwxyz@github.com/o/r.git",
+        "ghp_AbCdEfGhIjKlMnOp",
+    ),
+    (
+        "git clone https://tok3nOnly_userinfo@git.example.com/o/r.git",
+        "tok3nOnly_userinfo",
+    ),
+    ("login user=bob pass=passS3cretValue", "passS3cretValue"),
+    (
+        "POST body user%3Dbob%26password%3DencS3cretValue%26x",
+        "encS3cretValue",
+    ),
+    ("exec mysql -u root -pmyS3cretValue shop", "myS3cretValue"),
+    (
+        "slack token xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "AbCdEfGhIjKlMnOpQrStUvWx",
+    ),
+    (
+        "slack user xoxp-1234567890-1234567890-abcdef0123456789",
+        "abcdef0123456789",
+    ),
+    (
+        "stripe: sk_live_4eC39HqLyjWDarjtT1zdp7dc declined",
+        "4eC39HqLyjWDarjtT1zdp7dc",
+    ),
+    (
+        "pushing with github_pat_11AAAAAAA0bbbbbbbbbbbb_cccccccccccccccccccccccccccccc",
+        "github_pat_11AAAAAAA0",
+    ),
+    (
+        "maps key AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI quota",
+        "AIzaSyDdI0hCZtE6vySjMm",
+    ),
+    (
+        "AccountName=shop;AccountKey=azS3cretValue0123+/==;EndpointSuffix=core.windows.net",
+        "azS3cretValue0123",
+    ),
+];
+
+fn secret_lines() -> Vec<ObservedLine> {
+    FINDING_2
+        .iter()
+        .enumerate()
+        .map(|(i, (line, _))| ObservedLine {
+            ts_ns: BASE_NS + i as i64,
+            score: 0.9,
+            line: format!("panic: {line}"),
+            tokens: vec![],
+        })
+        .collect()
+}
+
+/// Issue 16, finding 2: none of the issue's secrets reaches Slack, the webhook or
+/// Alertmanager (one rule set in the alerter) or `/api/v1/pods` (the stage's redaction).
+#[tokio::test]
+async fn finding_2_no_secret_of_the_issue_leaves_by_any_notifier_or_the_pods_view() {
+    let server = FakeServer::start(vec![]).await;
+    let text = format!(
+        "[message]\ntop_lines = 20\nmax_line_chars = 2000\n[slack]\nwebhook_url = {:?}\n[webhook]\nurl = \"{}/hook\"\n[alertmanager]\nurl = {:?}\n",
+        server.slack_url(),
+        server.base,
+        server.base,
+    );
+    let cfg = AlertConfig::from_toml(&text, "test").unwrap();
+    let mut alerter = Alerter::new(&cfg).unwrap();
+    for m in 0..2 {
+        let mut o = obs("shop", "ledger-0", m, 40.0);
+        o.top_lines = secret_lines();
+        alerter.observe(at(m), &[o]).await;
+    }
+    let got = server.wait_for(3, Duration::from_secs(10)).await;
+    alerter.shutdown().await;
+    assert!(got.len() >= 3, "{} requests", got.len());
+    let all: String = got.iter().map(|r| r.body.to_string()).collect();
+    assert!(all.contains("REDACTED"), "{all}");
+    for (line, secret) in FINDING_2 {
+        assert!(!all.contains(secret), "{line:?} went out: {all}");
+    }
+    // the pods view uses the same rules
+    let stage = StageConfig::default();
+    for (line, secret) in FINDING_2 {
+        let shown = stage.redact(line);
+        assert!(!shown.contains(secret), "{line:?} -> {shown:?}");
+    }
 }

@@ -24,7 +24,7 @@ pub(super) fn shipped() -> ServiceConfig {
 }
 
 /// A value the pod's environment would hold: `$(VAR)` expanded, the pod index as
-/// `index`, and a stand-in for each secret.
+/// `index`, and a stand-in for each secret (a URL for a secret URL).
 fn env_value(e: &Value, before: &[(String, String)], index: u32) -> String {
     if let Some(v) = e["value"].as_str() {
         return before.iter().fold(v.to_string(), |s, (name, value)| {
@@ -39,10 +39,13 @@ fn env_value(e: &Value, before: &[(String, String)], index: u32) -> String {
         return index.to_string();
     }
     assert!(from["secretKeyRef"].is_object(), "unknown env source: {e}");
-    format!(
-        "stand-in-secret-{}",
-        from["secretKeyRef"]["key"].as_str().unwrap_or("?")
-    )
+    let key = from["secretKeyRef"]["key"].as_str().unwrap_or("?");
+    // check-config checks what serve checks: a secret URL must be one
+    if key.contains("url") {
+        format!("https://stand-in-secret.invalid/{key}")
+    } else {
+        format!("stand-in-secret-{key}")
+    }
 }
 
 /// The pod's environment in `workload` for pod `index`.

@@ -9,6 +9,7 @@
 
 mod config;
 mod docs;
+mod examples;
 mod generated;
 mod manifests;
 

@@ -60,6 +60,12 @@ pub struct Inner {
     pub token: Mutex<Option<String>>,
     /// Arrival times of `query_range` requests.
     pub query_times: Mutex<Vec<Instant>>,
+    /// Every n-th `query_range` request (1-based) fails with this fault.
+    pub fail_every: Mutex<Option<(usize, Fault)>>,
+    /// Read at each `query_range` arrival (e.g. the source's `connected`), kept in `probed`.
+    pub probe: Mutex<Option<Arc<dyn Fn() -> bool + Send + Sync>>>,
+    /// Per `query_range` request: arrival, the probe's value then, and whether it failed.
+    pub probed: Mutex<Vec<(Instant, bool, bool)>>,
     /// Every `query_range` response carries unknown extra fields.
     pub extra_fields: AtomicBool,
     /// Tail connections accepted.
@@ -95,6 +101,9 @@ impl FakeLoki {
             faults: Mutex::new(VecDeque::new()),
             token: Mutex::new(None),
             query_times: Mutex::new(Vec::new()),
+            fail_every: Mutex::new(None),
+            probe: Mutex::new(None),
+            probed: Mutex::new(Vec::new()),
             extra_fields: AtomicBool::new(false),
             tails_opened: AtomicU64::new(0),
             tail_lost: AtomicU64::new(0),
@@ -242,7 +251,24 @@ async fn query_range(
     headers: HeaderMap,
     Query(q): Params,
 ) -> Response {
-    st.query_times.lock().unwrap().push(Instant::now());
+    let n = {
+        let mut times = st.query_times.lock().unwrap();
+        times.push(Instant::now());
+        times.len()
+    };
+    let periodic = match &*st.fail_every.lock().unwrap() {
+        Some((every, fault)) if n % every == 0 => Some(fault.clone()),
+        _ => None,
+    };
+    let probe = st.probe.lock().unwrap().clone();
+    let up = probe.is_some_and(|p| p());
+    st.probed
+        .lock()
+        .unwrap()
+        .push((Instant::now(), up, periodic.is_some()));
+    if let Some(fault) = periodic {
+        st.faults.lock().unwrap().push_front(fault);
+    }
     if let Some(r) = gate(&st, &headers) {
         return r;
     }

@@ -251,3 +251,63 @@ async fn the_fake_loki_keeps_lokis_paging_rules() {
     assert_eq!(st, 400);
     assert!(body.starts_with("parse error"), "{body}");
 }
+
+/// Issue 16, finding 1: during a 20 000-line catch-up with an error every 25 requests
+/// (one a 429 with `Retry-After: 1`), the source is up again by the request after the
+/// first successful page following each error, and no wait exceeds
+/// `max(Retry-After, the backoff for one failure)` (plus the time of a request).
+/// Before, each error doubled the wait up to `backoff_max` and `connected` stayed false
+/// until the whole window was read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_1_an_intermittent_error_during_catch_up_is_forgotten_after_one_page() {
+    let fake = FakeLoki::start(SEC, 1_000_000).await;
+    push_past(&fake, 20_000);
+    *fake.inner.fail_every.lock().unwrap() = Some((
+        25,
+        Fault::Status(503, None, "too many unhealthy instances in the ring"),
+    ));
+    let mut cfg = quick(&fake.url(), Mode::Poll);
+    cfg.page_limit = 100;
+    cfg.backoff_min = Duration::from_millis(100);
+    cfg.backoff_max = Duration::from_secs(10);
+    let mut src = start(cfg, 30_000);
+    let stats = Arc::clone(&src.stats);
+    *fake.inner.probe.lock().unwrap() = Some(Arc::new(move || stats.connected.load(Relaxed)));
+    // one 429 with Retry-After among the errors
+    fake.fail_next([Fault::Status(429, Some(1), "too many outstanding requests")]);
+    let got = src
+        .collect(20_000, 120 * SEC, Duration::from_millis(300))
+        .await;
+    assert_exactly_once(&got, &fake.all());
+    let probed = fake.inner.probed.lock().unwrap().clone();
+    let errors = probed.iter().filter(|p| p.2).count();
+    assert!(
+        errors >= 7,
+        "{errors} periodic errors in {} requests",
+        probed.len()
+    );
+    // request 0 is the scripted 429; requests failing periodically are marked
+    let failed = |i: usize| i == 0 || probed[i].2;
+    for i in 1..probed.len() {
+        let gap = probed[i].0 - probed[i - 1].0;
+        if failed(i - 1) {
+            let allowed = if i == 1 {
+                SEC
+            } else {
+                Duration::from_millis(100)
+            };
+            assert!(
+                gap <= allowed + Duration::from_millis(400),
+                "request {i} came {gap:?} after a failure (allowed {allowed:?})"
+            );
+        }
+        if i >= 2 && !failed(i - 1) && failed(i - 2) {
+            assert!(
+                probed[i].1,
+                "request {i}: the source is still down one page after the error at {}",
+                i - 2
+            );
+        }
+    }
+    src.stop().await.unwrap();
+}

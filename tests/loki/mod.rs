@@ -4,7 +4,7 @@
 //! the ignored `measure` test, run by hand.
 
 mod command;
-mod fake;
+pub(crate) mod fake;
 mod faults;
 mod measure;
 mod serve;
