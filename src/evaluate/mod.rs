@@ -359,7 +359,7 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
     model.score_batch(&texts, &mut scores)?;
     let (units, threshold, sessions) = match sessions::unit_scores(corpus, &test, &scores, &model)?
     {
-        Some((units, threshold, summary)) => (units, threshold, Some(summary)),
+        Some(s) => (s.scores, s.threshold, Some(s.summary)),
         None => (unit_scores(corpus, &test, &scores), model.threshold, None),
     };
     let (quality, pods) = match corpus.kind {

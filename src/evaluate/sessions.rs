@@ -34,14 +34,23 @@ pub struct SessionSummary {
     pub unlabelled_sessions: usize,
 }
 
-/// Each unit's session score (`None` for units with no test session), the session
-/// threshold and a summary; `None` when the model has no session model.
+/// What the session model made of the test part.
+pub struct SessionUnits {
+    /// Each unit's session score (`None` for units with no test session).
+    pub scores: Vec<Option<f32>>,
+    /// The session threshold.
+    pub threshold: f32,
+    /// How the scores were made.
+    pub summary: SessionSummary,
+}
+
+/// The units' session scores; `None` when the model has no session model.
 pub fn unit_scores(
     corpus: &Corpus,
     test: &[&Record],
     scores: &[f32],
     model: &Model,
-) -> Result<Option<(Vec<Option<f32>>, f32, SessionSummary)>, EvalError> {
+) -> Result<Option<SessionUnits>, EvalError> {
     let (Some(mut sessions), Some(session_model)) = (Sessions::for_model(model)?, &model.session)
     else {
         return Ok(None);
@@ -72,5 +81,9 @@ pub fn unit_scores(
         test_sessions: scored.len(),
         unlabelled_sessions: unlabelled,
     };
-    Ok(Some((out, session_model.threshold, summary)))
+    Ok(Some(SessionUnits {
+        scores: out,
+        threshold: session_model.threshold,
+        summary,
+    }))
 }
