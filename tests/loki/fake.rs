@@ -64,8 +64,9 @@ pub struct Inner {
     pub fail_every: Mutex<Option<(usize, Fault)>>,
     /// Read at each `query_range` arrival (e.g. the source's `connected`), kept in `probed`.
     pub probe: Mutex<Option<Arc<dyn Fn() -> bool + Send + Sync>>>,
-    /// Per `query_range` request: arrival, the probe's value then, and whether it failed.
-    pub probed: Mutex<Vec<(Instant, bool, bool)>>,
+    /// Per `query_range` request: arrival, the probe's value then (`None` before a probe
+    /// was set), and whether it was answered with a fault.
+    pub probed: Mutex<Vec<(Instant, Option<bool>, bool)>>,
     /// Every `query_range` response carries unknown extra fields.
     pub extra_fields: AtomicBool,
     /// Tail connections accepted.
@@ -261,15 +262,17 @@ async fn query_range(
         _ => None,
     };
     let probe = st.probe.lock().unwrap().clone();
-    let up = probe.is_some_and(|p| p());
-    st.probed
-        .lock()
-        .unwrap()
-        .push((Instant::now(), up, periodic.is_some()));
+    let up = probe.map(|p| p());
+    let arrival = Instant::now();
     if let Some(fault) = periodic {
         st.faults.lock().unwrap().push_front(fault);
     }
-    if let Some(r) = gate(&st, &headers) {
+    let gated = gate(&st, &headers);
+    st.probed
+        .lock()
+        .unwrap()
+        .push((arrival, up, gated.is_some()));
+    if let Some(r) = gated {
         return r;
     }
     let parsed = (|| {
