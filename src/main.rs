@@ -888,6 +888,7 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
     .with_context(|| "no model written")?;
     bar.finish_and_clear();
     let source = a.input.display().to_string();
+    let empty = trainer.empty_lines();
     let model = trainer.finish(&source)?;
     model.save(&a.out)?;
     let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
@@ -905,6 +906,9 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
             String::new()
         }
     );
+    if empty > 0 {
+        println!("skipped {empty} lines with no token (blank or punctuation only)");
+    }
     match (&model.meta.params.session_key, &model.session) {
         (Some(_), Some(s)) => println!(
             "sessions: learnt from {} training sessions, session threshold {:.4}",

@@ -158,6 +158,15 @@ impl Corpus {
         }
     }
 
+    /// Each unit's index by its name (a pod, a block id).
+    fn unit_index(&self) -> std::collections::HashMap<&str, usize> {
+        self.units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.name.as_str(), i))
+            .collect()
+    }
+
     fn add_unit(&mut self, unit: Unit) -> usize {
         self.units.push(unit);
         self.units.len() - 1

@@ -230,12 +230,7 @@ fn pod_alerts(
 ) -> PodAlerts {
     let test = lines.test;
     let first_ts = test.first().map_or(i64::MAX, |r| r.ts_ns);
-    let unit_of: HashMap<&str, usize> = corpus
-        .units
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.name.as_str(), i))
-        .collect();
+    let unit_of = corpus.unit_index();
     // (unit, when) of each pod a firing notice names
     let named: Vec<(usize, i64)> = notices
         .iter()

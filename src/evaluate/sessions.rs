@@ -10,8 +10,6 @@
 //! the log ends before they are deleted, common after the split and rare before it.) In
 //! clean mode only blocks labelled normal are learnt.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
 use super::{Corpus, EvalError, Record};
@@ -58,12 +56,7 @@ pub fn unit_scores(
     for (r, &s) in test.iter().zip(scores) {
         sessions.add(&r.text, s);
     }
-    let units: HashMap<&str, usize> = corpus
-        .units
-        .iter()
-        .enumerate()
-        .map(|(i, u)| (u.name.as_str(), i))
-        .collect();
+    let units = corpus.unit_index();
     let mut out = vec![None; corpus.units.len()];
     let scored = sessions.finish(session_model)?;
     let mut unlabelled = 0;

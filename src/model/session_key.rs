@@ -36,11 +36,6 @@ impl SessionKey {
         let caps = self.regex.captures(line)?;
         caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str())
     }
-
-    /// The pattern as given.
-    pub fn as_str(&self) -> &str {
-        self.regex.as_str()
-    }
 }
 
 /// One scored session.
@@ -111,16 +106,6 @@ impl Sessions {
         normalise(line, &mut self.tokens);
         let template = hash::template(self.tokens.iter());
         self.lines[at].push(SessionLine { template, score });
-    }
-
-    /// Sessions seen so far.
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Whether no line named a session.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
     }
 
     /// Scores every session with `model`, in order of first appearance.

@@ -767,23 +767,37 @@ fn is_calendar_word(w: &str) -> bool {
     if !(3..=9).contains(&w.len()) || !w.as_bytes()[0].is_ascii_uppercase() {
         return false;
     }
-    const NAMES: [&str; 19] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec",
-        "Mon", "Tue", "Wed", "Thu", "Fri", "Sat",
+    const NAMES: [&str; 27] = [
+        "Jan",
+        "Feb",
+        "Mar",
+        "Apr",
+        "May",
+        "Jun",
+        "Jul",
+        "Aug",
+        "Sep",
+        "Sept",
+        "Oct",
+        "Nov",
+        "Dec",
+        "Mon",
+        "Tue",
+        "Wed",
+        "Thu",
+        "Fri",
+        "Sat",
+        "Sun",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
     ];
-    w == "Sun" || NAMES.contains(&w) || w.ends_with("day") && DAYS.contains(&w)
+    NAMES.contains(&w)
 }
-
-/// Weekday names in full.
-const DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
 
 /// Whether `s` holds an ASCII digit.
 fn has_digit(s: &str) -> bool {
