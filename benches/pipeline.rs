@@ -9,12 +9,12 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ndarray::ArrayView2;
 
+use loganomaly::aggregate::{AggregateParams, Aggregator};
 use loganomaly::event::{LogLine, ScoredLine};
 use loganomaly::input::{read, ReadOptions};
-use loganomaly::model::{self, Scratch, DIMS};
-use loganomaly::pipeline::aggregate::{AggregateParams, Aggregator};
-use loganomaly::pipeline::normalise::{normalise, Tokens};
 use loganomaly::replay::{run_batches, RunOptions};
+use loganomaly_model::normalise::{normalise, Tokens};
+use loganomaly_model::{Scratch, DIMS};
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/dataset/sample-loki-logs.json");
 const LINES: usize = 20_000;
@@ -38,7 +38,7 @@ fn sample_lines() -> (Vec<u8>, Vec<LogLine>) {
 
 fn stages(c: &mut Criterion) {
     let (bytes, lines) = sample_lines();
-    let model = model::bundled().expect("bundled model loads");
+    let model = loganomaly::bundled::model().expect("bundled model loads");
     let mut g = c.benchmark_group("stages");
 
     g.throughput(Throughput::Bytes(bytes.len() as u64));
@@ -129,7 +129,7 @@ fn stages(c: &mut Criterion) {
 
 /// The whole replay of the sample file: parse, score and consume, as `loganomaly replay`.
 fn replay(c: &mut Criterion) {
-    let model = model::bundled().expect("bundled model loads");
+    let model = loganomaly::bundled::model().expect("bundled model loads");
     let mut g = c.benchmark_group("replay");
     g.sample_size(10);
     g.throughput(Throughput::Elements(100_000));

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::aggregate::PodWindows;
 use crate::alert::Redactor;
 use crate::loki::LokiConfig;
-use crate::model::TrainParams;
-use crate::pipeline::aggregate::PodWindows;
 use crate::serve::learn::LearnConfig;
 use crate::serve::StageConfig;
+use loganomaly_model::TrainParams;
 
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]

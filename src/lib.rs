@@ -7,9 +7,8 @@
 //! - [`input`]: streaming readers for Loki `query_range` JSON, logcli JSONL and plain text.
 //! - [`loki`]: the live source: Loki `query_range` polling and websocket tail, every line
 //!   exactly once, with backfill, reconnects, backpressure and sharding.
-//! - [`pipeline::normalise`]: a line to masked, lower-case tokens (pure, allocation-free).
-//! - [`model`]: TF-IDF with fixed IDF, dense features, the isolation forest, model files.
-//! - [`pipeline::aggregate`]: per-pod statistics (moving average, peaks, top lines).
+//! - `loganomaly_model` (its own crate): normalise, TF-IDF, features, the forest, model files.
+//! - [`aggregate`]: per-pod statistics (moving average, peaks, top lines).
 //! - [`replay`]: wires the stages for a file: a reader thread, rayon scoring, a consumer.
 //! - [`report`], [`eval`]: the replay report and quality against labels.
 //! - [`evaluate`]: detection quality on public labelled data sets (BGL, HDFS, Nezha).
@@ -18,8 +17,10 @@
 //! - [`bench`]: `loganomaly bench`, the reproducible throughput and memory figures.
 //! - [`alert`]: alert policy, Slack/Alertmanager/webhook notifiers, redaction, delivery.
 
+pub mod aggregate;
 pub mod alert;
 pub mod bench;
+pub mod bundled;
 pub mod config;
 pub mod eval;
 pub mod evaluate;
@@ -28,8 +29,6 @@ pub mod generate;
 pub mod input;
 pub mod loki;
 pub mod metrics;
-pub mod model;
-pub mod pipeline;
 pub mod replay;
 pub mod report;
 pub mod serve;

@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use loganomaly::aggregate::PodWindows;
 use loganomaly::alert::{self, AlertConfig, Alerter};
 use loganomaly::evaluate::{self, recorded};
 use loganomaly::event::LogLine;
 use loganomaly::event::ScoredLine;
 use loganomaly::input::{self, Format, ReadOptions};
 use loganomaly::loki;
-use loganomaly::model::{self, Model, TrainParams, Trainer};
-use loganomaly::pipeline::aggregate::PodWindows;
 use loganomaly::replay::{self, ReportOptions, RunOptions};
+use loganomaly_model::{Model, TrainParams, Trainer};
 
 /// The bundled sample, replayed when no file is named.
 const SAMPLE: &str = "dataset/sample-loki-logs.json";
@@ -157,7 +157,7 @@ impl ModelArgs {
         }
         match &self.model {
             Some(path) => Ok((Model::load(path)?, path.display().to_string())),
-            None => Ok((model::bundled()?, "bundled".to_string())),
+            None => Ok((loganomaly::bundled::model()?, "bundled".to_string())),
         }
     }
 }
@@ -785,14 +785,14 @@ struct ScoreRecord<'a> {
     labels: &'a std::collections::BTreeMap<String, String>,
     score: f32,
     anomalous: bool,
-    tokens: Vec<model::TokenWeight>,
+    tokens: Vec<loganomaly_model::TokenWeight>,
     line: &'a str,
 }
 
 /// A scored session as `score` prints it, after the lines: `{"session": {...}}`.
 #[derive(serde::Serialize)]
 struct SessionRecord {
-    session: model::ScoredSession,
+    session: loganomaly_model::ScoredSession,
 }
 
 fn score_cmd(a: ScoreArgs) -> Result<ExitCode> {
@@ -804,7 +804,7 @@ fn score_cmd(a: ScoreArgs) -> Result<ExitCode> {
         ..RunOptions::default()
     };
     let mut out = BufWriter::new(io::stdout().lock());
-    let mut sessions = model::Sessions::for_model(&model)?;
+    let mut sessions = loganomaly_model::Sessions::for_model(&model)?;
     let summary = replay::run(&file, &model, &run_opts, |s: ScoredLine| {
         if let Some(sessions) = &mut sessions {
             sessions.add(&s.log.line, s.score);
@@ -1013,7 +1013,7 @@ const ALERT_BATCHES: usize = 64;
 fn serve_model(config: &loganomaly::config::ServiceConfig) -> Result<Option<(Model, String)>> {
     Ok(match (&config.model.path, config.model.use_bundled) {
         (Some(path), _) => Some((Model::load(path)?, path.display().to_string())),
-        (None, true) => Some((model::bundled()?, "bundled".to_string())),
+        (None, true) => Some((loganomaly::bundled::model()?, "bundled".to_string())),
         (None, false) => None,
     })
 }

@@ -14,9 +14,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::aggregate::PodStats;
 use crate::event::Stream;
-use crate::model::Model;
-use crate::pipeline::aggregate::PodStats;
+use loganomaly_model::Model;
 
 /// Labels of every per-pod series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -349,8 +349,8 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
+    use crate::aggregate::{AggregateParams, Aggregator};
     use crate::event::{LabelNames, LogLine, ScoredLine};
-    use crate::pipeline::aggregate::{AggregateParams, Aggregator};
 
     fn stream(ns: &str, pod: &str) -> Arc<Stream> {
         let labels = BTreeMap::from([

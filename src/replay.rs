@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::event::{LogLine, ScoredLine};
 use crate::input::{read_path, ReadError, ReadOptions, ReadStats, SinkError};
-use crate::model::Model;
+use loganomaly_model::Model;
 
 /// How to run a file through the pipeline.
 #[derive(Debug, Clone)]
@@ -208,7 +208,7 @@ pub enum ReplayError {
     Stopped(SinkError),
     /// The model's session key or session model failed.
     #[error(transparent)]
-    Model(crate::model::ModelError),
+    Model(loganomaly_model::ModelError),
 }
 
 /// Replays `path` through the pipeline and builds the per-pod report.
@@ -219,8 +219,8 @@ pub fn report(
     run_opts: &RunOptions,
     opts: &ReportOptions,
 ) -> Result<crate::report::ReplayReport, ReplayError> {
+    use crate::aggregate::{AggregateParams, Aggregator};
     use crate::eval::{Confusion, Labels};
-    use crate::pipeline::aggregate::{AggregateParams, Aggregator};
     use crate::report::{Evaluation, ModelSummary, ReplayReport, SessionsReport};
 
     let labels_file = match (&opts.labels, opts.no_labels) {
@@ -233,7 +233,7 @@ pub fn report(
     let mut agg = Aggregator::new(AggregateParams::for_model(model));
     let mut confusion = Confusion::new(threshold);
     let mut anomalous_lines = 0u64;
-    let mut sessions = crate::model::Sessions::for_model(model).map_err(ReplayError::Model)?;
+    let mut sessions = loganomaly_model::Sessions::for_model(model).map_err(ReplayError::Model)?;
     let summary = run_batches(path, model, run_opts, |batch, scores| {
         // the lines go back into the batch, to be freed on the reader thread
         let lines = std::mem::replace(batch, Vec::with_capacity(scores.len()));

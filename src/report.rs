@@ -6,10 +6,10 @@ use serde::Serialize;
 
 use crate::alert::{Category, Workloads};
 
+use crate::aggregate::{Aggregator, TopLine, BURST_THRESHOLD};
 use crate::eval::Quality;
 use crate::input::ReadStats;
-use crate::model::{describe, Model, ScoredSession, TokenWeight};
-use crate::pipeline::aggregate::{Aggregator, TopLine, BURST_THRESHOLD};
+use loganomaly_model::{describe, Model, ScoredSession, TokenWeight};
 
 /// A whole replay run, for humans ([`fmt::Display`]) or machines (JSON).
 #[derive(Debug, Serialize)]

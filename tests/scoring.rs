@@ -6,7 +6,7 @@ use std::path::Path;
 
 use loganomaly::event::LogLine;
 use loganomaly::input::{read_path, ReadOptions};
-use loganomaly::model::{self, Model, Scratch, DIMS};
+use loganomaly_model::{Model, Scratch, DIMS};
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/dataset/sample-loki-logs.json");
 
@@ -54,7 +54,7 @@ fn assert_same(model: &Model, lines: &[LogLine], fast: &[f32], pass: &str) {
 
 #[test]
 fn fast_scores_equal_the_reference_for_every_sample_line() {
-    let model = model::bundled().expect("bundled model");
+    let model = loganomaly::bundled::model().expect("bundled model");
     let lines = sample();
     assert_eq!(lines.len(), 100_000);
     let mut fast = Vec::new();
@@ -71,7 +71,7 @@ fn fast_scores_equal_the_reference_for_every_sample_line() {
 
 #[test]
 fn another_model_never_gets_cached_scores_of_the_first() {
-    let bundled = model::bundled().expect("bundled model");
+    let bundled = loganomaly::bundled::model().expect("bundled model");
     let lines: Vec<LogLine> = sample().into_iter().take(5000).collect();
     let mut scores = Vec::new();
     bundled.score_batch(&lines, &mut scores).expect("scores");
@@ -80,7 +80,7 @@ fn another_model_never_gets_cached_scores_of_the_first() {
     other.forest = {
         use linfa::traits::Fit;
         let rows = ndarray::Array2::from_shape_fn((512, DIMS), |(r, c)| ((r * 7 + c) % 13) as f32);
-        model::iforest::IsolationForest::params()
+        loganomaly_model::iforest::IsolationForest::params()
             .seed(3)
             .fit(&linfa::DatasetBase::from(rows))
             .expect("fits")

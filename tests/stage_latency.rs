@@ -56,7 +56,7 @@ struct Run {
 fn run_at(lines: &[String], rate: usize, secs: u64) -> Run {
     let shared = Arc::new(Shared::default());
     shared.set_model(
-        Arc::new(loganomaly::model::bundled().expect("bundled")),
+        Arc::new(loganomaly::bundled::model().expect("bundled")),
         "bundled",
     );
     let (tx, rx) = tokio::sync::mpsc::channel::<LogLine>(loganomaly::serve::service::CHANNEL_LINES);

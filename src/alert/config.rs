@@ -82,7 +82,7 @@ pub struct PolicyConfig {
 }
 
 fn default_enter_score() -> f32 {
-    crate::pipeline::aggregate::BURST_THRESHOLD
+    crate::aggregate::BURST_THRESHOLD
 }
 fn default_enter_for() -> Duration {
     Duration::from_secs(60)

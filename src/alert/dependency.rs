@@ -29,7 +29,7 @@ pub fn workload_of(pod: &str) -> &str {
 
 /// Whether `line` is logged at info level or below (by its level field or word).
 pub(crate) fn is_informational(line: &str) -> bool {
-    use crate::pipeline::normalise::{normalise, Level, Tokens};
+    use loganomaly_model::normalise::{normalise, Level, Tokens};
     let mut tokens = Tokens::new();
     normalise(line, &mut tokens);
     matches!(tokens.level, Level::Debug | Level::Info)

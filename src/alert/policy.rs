@@ -26,7 +26,7 @@ pub struct ObservedLine {
     pub score: f32,
     /// The raw line (redacted only when it leaves the process).
     pub line: String,
-    /// The tokens that made it unusual ([`crate::model::Model::explain`]).
+    /// The tokens that made it unusual ([`loganomaly_model::Model::explain`]).
     pub tokens: Vec<String>,
 }
 

@@ -2,7 +2,7 @@
 //!
 //! loganomaly's template of a line is what its model makes of it: the normalised token
 //! sequence, clustered with the sequences of training lines whose words mostly agree
-//! ([`crate::model`]'s learnt templates). Two lines share a template when they are the
+//! ([`loganomaly_model`]'s learnt templates). Two lines share a template when they are the
 //! same kind of message with other values. Each system's model is trained on its 2 000
 //! lines, as template miners are measured, with the default settings. Loghub-2k labels 2 000 lines of each of
 //! its systems with the event (template) they come from, so how well the normaliser masks
@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::EvalError;
-use crate::model::{Model, TrainParams, Trainer};
-use crate::pipeline::normalise::Tokens;
+use loganomaly_model::normalise::Tokens;
+use loganomaly_model::{Model, TrainParams, Trainer};
 
 /// The labels measured against: the original templates (`*_structured.csv`), which
 /// published parser figures use (Drain's mean grouping accuracy over 16 systems: 0.865).

@@ -18,7 +18,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::eval::{unit_quality, UnitQuality};
-use crate::model::{Model, ModelError, TokenWeight, TrainParams, Trainer};
+use loganomaly_model::{Model, ModelError, TokenWeight, TrainParams, Trainer};
 pub use nezha::{FaultOutcome, PodAlerts};
 pub use sessions::SessionSummary;
 
@@ -60,7 +60,7 @@ pub enum UnitKind {
     /// Each line.
     Line,
     /// A session of lines (an HDFS block): scored by the session model from its mix of
-    /// events and its lines' scores ([`crate::model::session`]).
+    /// events and its lines' scores ([`loganomaly_model::session`]).
     Block,
     /// A pod during a fault window: detected when the pod's burst score alerts.
     PodWindow,
@@ -276,7 +276,7 @@ pub struct Options {
     /// How many of the most abnormal test units to show with their explanation.
     pub show_top: usize,
     /// How pods' burst windows are cut and judged (pod-window data sets).
-    pub windows: crate::pipeline::aggregate::PodWindows,
+    pub windows: crate::aggregate::PodWindows,
 }
 
 /// How the data set is cut into a training and a test part.

@@ -23,12 +23,12 @@ use serde::Serialize;
 
 use super::datasets::GRACE_NS;
 use super::{Corpus, EvalError, Record};
+use crate::aggregate::{AggregateParams, Aggregator, PodWindows, BURST_THRESHOLD};
 use crate::alert::{
     classify, MinuteClock, Notice, NoticeKind, ObservedLine, Policy, PolicyConfig, Workloads,
 };
 use crate::event::{LabelNames, LogLine, ScoredLine, Stream};
-use crate::model::Model;
-use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodWindows, BURST_THRESHOLD};
+use loganomaly_model::Model;
 
 const MINUTE_NS: i64 = 60_000_000_000;
 /// An alert this many minutes after the pod's previous one starts a new episode.

@@ -4,9 +4,9 @@ use std::fmt::Write;
 
 use super::grouping::SystemGrouping;
 use super::{Evaluation, PodAlerts, SessionSummary};
+use crate::aggregate::PodWindows;
 use crate::eval::{Counts, UnitQuality};
-use crate::model::describe;
-use crate::pipeline::aggregate::PodWindows;
+use loganomaly_model::describe;
 
 /// Formats one evaluation as the text `loganomaly evaluate` prints.
 pub fn render(e: &Evaluation) -> String {

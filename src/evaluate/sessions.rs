@@ -1,6 +1,6 @@
 //! Session (block) units, scored as the product scores them: the model file's own session
 //! model groups the test lines by its session key and scores each session once
-//! ([`crate::model::Sessions`]). Without a session key a block's score is its most
+//! ([`loganomaly_model::Sessions`]). Without a session key a block's score is its most
 //! abnormal line's, as a user without sessions would see it.
 //!
 //! The session model learns from the sessions of the training part as far as the training
@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 use super::{Corpus, EvalError, Record};
-use crate::model::{Model, SessionParams, Sessions};
+use loganomaly_model::{Model, SessionParams, Sessions};
 
 /// How the block scores were made, for the report.
 #[derive(Debug, Clone, Serialize)]

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::stage::Shared;
-use crate::model::{Model, ModelError, Reservoir, TrainParams, Trainer};
+use loganomaly_model::{Model, ModelError, Reservoir, TrainParams, Trainer};
 
 /// When and from what the service (re)trains.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::{self, Sender};
 use super::stage::{self, Shared, StageConfig};
 use crate::event::LogLine;
 use crate::input::{read_path, ReadError, ReadOptions, ReadStats};
-use crate::model::Model;
+use loganomaly_model::Model;
 
 /// What to replay and how to serve it.
 #[derive(Debug, Clone)]

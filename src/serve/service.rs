@@ -170,7 +170,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sigterm_stops_the_source_and_every_line_read_is_scored() {
         let shared = Arc::new(Shared::default());
-        let model = crate::model::bundled().unwrap();
+        let model = crate::bundled::model().unwrap();
         shared.set_model(Arc::new(model), "bundled");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::mpsc::Receiver;
 
+use crate::aggregate::{AggregateParams, Aggregator, PodStats, PodWindows};
 use crate::event::{rfc3339, LogLine, ScoredLine};
 use crate::metrics::Metrics;
-use crate::model::{Model, TokenWeight};
-use crate::pipeline::aggregate::{AggregateParams, Aggregator, PodStats, PodWindows};
+use loganomaly_model::{Model, TokenWeight};
 
 use super::learn::{self, LearnConfig, Learner};
-use crate::alert::{observations, Category, PodObservation, Redactor, WindowLines, Workloads};
+use crate::alert::{Category, Minutes, PodObservation, Redactor, Workloads};
 
 /// Per-minute pod observations for the alert task: (end of the minute in ns, pods).
 pub type AlertBatch = (i64, Vec<PodObservation>);
@@ -169,34 +169,23 @@ fn redact_credentials(line: &str) -> String {
     }
 }
 
-/// Turns scored lines into one observation per pod per finished minute of log time.
+/// Turns scored lines into one observation per pod per finished minute of log time, by
+/// the gap rule of [`Minutes`], and sends them to the alert task.
 struct AlertFeed {
     tx: tokio::sync::mpsc::Sender<AlertBatch>,
-    lines: WindowLines,
-    current: Option<i64>,
+    minutes: Minutes,
 }
 
-/// A gap in log time longer than this many minutes is not replayed minute by minute.
-const MAX_GAP_MINUTES: i64 = 60;
-
 impl AlertFeed {
-    /// Before `scored` is aggregated: closes the minutes that ended before its own.
+    /// Before `scored` is aggregated: sends the minutes that ended before its own.
     fn before(&mut self, agg: &Aggregator, scored: &ScoredLine, threshold: f32) {
-        let window_ns = agg.params().window_ns.max(1);
-        let w = scored.log.ts_ns.div_euclid(window_ns);
-        if let Some(c) = self.current.filter(|c| w > *c) {
-            for done in c.max(w - MAX_GAP_MINUTES)..w {
-                let obs = observations(agg, self.lines.take(), done, threshold);
-                if self
-                    .tx
-                    .blocking_send(((done + 1) * window_ns, obs))
-                    .is_err()
-                {
-                    tracing::warn!("the alert task stopped; observations are not sent");
-                }
-            }
+        let tx = &self.tx;
+        let sent = self.minutes.before(agg, scored, threshold, |end, obs| {
+            tx.blocking_send((end, obs))
+        });
+        if sent.is_err() {
+            tracing::warn!("the alert task stopped; observations are not sent");
         }
-        self.current = Some(self.current.map_or(w, |c| c.max(w)));
     }
 }
 
@@ -209,8 +198,7 @@ pub fn run(mut rx: Receiver<LogLine>, shared: Arc<Shared>, cfg: StageConfig) {
     let mut learner = cfg.learn.clone().map(Learner::new);
     let mut feed = cfg.alerts.clone().map(|tx| AlertFeed {
         tx,
-        lines: WindowLines::default(),
-        current: None,
+        minutes: Minutes::new(),
     });
     let mut batch: Vec<LogLine> = Vec::with_capacity(cfg.batch_lines);
     let mut untrained: Vec<LogLine> = Vec::new();
@@ -384,7 +372,7 @@ fn score_batch(
         }
         agg.add(&scored);
         if let Some(f) = hooks.feed.as_deref_mut() {
-            f.lines.add(&scored, model);
+            f.minutes.keep(&scored, model);
         }
     }
 }
@@ -484,7 +472,7 @@ mod tests {
         let cfg = StageConfig {
             initial_training_lines: 3000,
             learn: Some(LearnConfig {
-                params: crate::model::TrainParams {
+                params: loganomaly_model::TrainParams {
                     trees: 20,
                     subsample: 64,
                     reservoir: 2000,
@@ -508,7 +496,7 @@ mod tests {
     #[test]
     fn the_pods_view_redacts_credentials() {
         let shared = Arc::new(Shared::default());
-        shared.set_model(Arc::new(crate::model::bundled().unwrap()), "bundled");
+        shared.set_model(Arc::new(crate::bundled::model().unwrap()), "bundled");
         let mut input = lines(50);
         input[7].line = "login failed for bob password=hunter2 token=abc123def".into();
         run_with(&shared, input, StageConfig::default());
@@ -529,7 +517,7 @@ mod tests {
         )
         .unwrap();
         let shared = Arc::new(Shared::default());
-        shared.set_model(Arc::new(crate::model::bundled().unwrap()), "bundled");
+        shared.set_model(Arc::new(crate::bundled::model().unwrap()), "bundled");
         let mut input = lines(50);
         input[7].line = "charge refused for acct-123456 password=hunter2".into();
         run_with(&shared, input, config.stage().unwrap());
@@ -544,7 +532,7 @@ mod tests {
     #[test]
     fn the_pods_view_names_the_workload_a_pods_lines_blame() {
         let shared = Arc::new(Shared::default());
-        shared.set_model(Arc::new(crate::model::bundled().unwrap()), "bundled");
+        shared.set_model(Arc::new(crate::bundled::model().unwrap()), "bundled");
         let mut input = lines(50);
         input[7].line = "dial tcp: connect to payments-db:5432: connection refused".into();
         let db = BTreeMap::from([
@@ -572,7 +560,7 @@ mod tests {
     #[test]
     fn finished_minutes_are_observed_for_alerting() {
         let shared = Arc::new(Shared::default());
-        shared.set_model(Arc::new(crate::model::bundled().unwrap()), "bundled");
+        shared.set_model(Arc::new(crate::bundled::model().unwrap()), "bundled");
         let minute = 60_000_000_000i64;
         let mut input = lines(300);
         let normal = r#"{"level":"info","ts":1700000001.0369453,"caller":"cart/janitor.go:33","msg":"expired carts purged","count":53,"duration":0.213994}"#;

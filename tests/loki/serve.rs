@@ -77,7 +77,7 @@ async fn serve_scores_what_loki_holds_and_stops_cleanly() {
     fake.push(entries);
 
     let shared = Arc::new(Shared::default());
-    shared.set_model(Arc::new(loganomaly::model::bundled().unwrap()), "bundled");
+    shared.set_model(Arc::new(loganomaly::bundled::model().unwrap()), "bundled");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (term, termed) = tokio::sync::oneshot::channel::<()>();

@@ -11,7 +11,7 @@ use regex::Regex;
 
 use super::session::{SessionLine, SessionModel};
 use super::{hash, Model, ModelError};
-use crate::pipeline::normalise::{normalise, Tokens};
+use crate::normalise::{normalise, Tokens};
 
 /// Sessions held open at once; lines of further sessions are counted and left out.
 pub const MAX_OPEN_SESSIONS: usize = 1_000_000;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::hash;
 use super::miner::TemplateMiner;
-use crate::pipeline::normalise::Tokens;
+use crate::normalise::Tokens;
 
 /// Past this many distinct templates, new ones are no longer tracked (they stay "rare").
 const MAX_TEMPLATES: usize = 500_000;

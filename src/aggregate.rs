@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::event::{ScoredLine, Stream};
 use crate::input::floor_char_boundary;
-use crate::model::{Model, STRICT_SHARE};
+use loganomaly_model::{Model, STRICT_SHARE};
 
 /// How lines are folded into pod statistics.
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ pub struct AggregateParams {
     pub baseline_prior_lines: f64,
     /// Lines after which a pod's past counts weigh half as much in its learnt rate.
     pub baseline_half_life_lines: f64,
-    /// Lines scoring at or above this are counted apart ([`crate::model::Model::strict_threshold`]);
+    /// Lines scoring at or above this are counted apart ([`loganomaly_model::Model::strict_threshold`]);
     /// infinite: none are.
     pub strict_threshold: f32,
     /// Expected share of lines at or above `strict_threshold` in a healthy pod.

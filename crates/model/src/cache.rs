@@ -17,7 +17,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::pipeline::normalise::Tokens;
+use crate::normalise::Tokens;
 
 /// Entries of each thread's table: a power of two.
 pub const SLOTS: usize = 1 << 14;
@@ -156,7 +156,7 @@ pub fn key(tokens: &Tokens, variant: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::normalise::normalise;
+    use crate::normalise::normalise;
 
     fn key_of(line: &str) -> u64 {
         let mut t = Tokens::new();

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::hash::mix;
 use super::templates::Templates;
 use super::tfidf::{Term, TfIdf};
-use crate::pipeline::normalise::{normalise, Tokens, MAX_TOKENS};
+use crate::normalise::{normalise, Tokens, MAX_TOKENS};
 
 /// Width of the random projection of the TF-IDF vector.
 pub const PROJECTION_DIMS: usize = 16;
@@ -167,7 +167,7 @@ fn for_each_distinct(terms: &[Term], mut f: impl FnMut(u64, f32)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tfidf::DocumentFrequencies;
+    use crate::tfidf::DocumentFrequencies;
 
     fn featurizer(lines: &[&str]) -> Featurizer {
         let mut df = DocumentFrequencies::new();

@@ -1,5 +1,28 @@
-//! The anomaly model: featuriser (TF-IDF + rarity) and isolation forest, with its
-//! calibrated threshold. Pure and synchronous: used by `train`, `replay`, benches and tests.
+//! # loganomaly-model
+//!
+//! The anomaly model of loganomaly: a line becomes masked tokens, tokens a dense feature
+//! vector (TF-IDF with fixed IDF plus rarity), the vector an isolation-forest score, and
+//! the score a verdict against a calibrated threshold. Sessions (lines sharing a key such
+//! as a block or request id) get a score of their own from their mix of templates.
+//!
+//! Pure and synchronous by construction: this crate depends on no async runtime, HTTP
+//! client or server and no command-line parser, so `train`, `evaluate`, `serve`, the
+//! benches and the tests all run the very same code.
+//!
+//! ## Layout
+//! Each module uses only the ones listed above it.
+//! - [`normalise`]: a line to masked, lower-case tokens and its level word.
+//! - [`tfidf`]: document frequencies and the fixed IDF weights.
+//! - `templates`, `miner`: token templates and the Drain-like templates learnt in training.
+//! - [`features`]: tokens to the dense vector the forest reads.
+//! - [`iforest`]: the isolation forest (a linfa `Fit` implementation).
+//! - `reservoir`, `hash`: the training sample and stable hashes.
+//! - [`session_key`], [`session`]: session keys and the session model.
+//! - [`cache`]: the score cache for repeated lines.
+//! - `persist`: the model file (versioned, checksummed).
+//! - this file: [`Model`], [`Trainer`] and [`TrainParams`], which wire the above.
+
+#![warn(missing_docs)]
 
 pub mod cache;
 mod error;
@@ -7,6 +30,7 @@ pub mod features;
 mod hash;
 pub mod iforest;
 mod miner;
+pub mod normalise;
 mod persist;
 mod reservoir;
 pub mod session;
@@ -29,7 +53,7 @@ use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::normalise::{normalise, Level, Tokens};
+use crate::normalise::{normalise, Level, Tokens};
 use iforest::IsolationForest;
 use templates::Templates;
 use tfidf::DocumentFrequencies;
@@ -202,7 +226,7 @@ pub struct Model {
     /// Lines scoring at or above this are rare even among anomalous ones: only
     /// [`STRICT_SHARE`] of the contamination of training lines score as high (held out).
     /// A few of them make a pod's burst on their own, where they would drown among the
-    /// ordinary anomalous lines of a chatty pod (see [`crate::pipeline::aggregate`]).
+    /// ordinary anomalous lines of a chatty pod (see the service's aggregator).
     pub strict_threshold: f32,
     /// Scores sessions (lines grouped by [`TrainParams::session_key`]), when trained with
     /// a session key.
@@ -402,14 +426,6 @@ impl Model {
         }
         Ok(())
     }
-}
-
-/// The model trained on the bundled sample, compiled into the binary so that
-/// `loganomaly replay` works with no model file at hand.
-pub fn bundled() -> Result<Model, ModelError> {
-    static BYTES: &[u8] =
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.model"));
-    Model::from_bytes(BYTES, "bundled model (models/default.model)")
 }
 
 /// Buffers of one rayon task of [`Model::score_batch`], reused from chunk to chunk.

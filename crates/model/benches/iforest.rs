@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use linfa::{traits::Fit, DatasetBase};
-use loganomaly::model::iforest::IsolationForest;
+use loganomaly_model::iforest::IsolationForest;
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;

@@ -7,7 +7,7 @@
 //! bit-identical for a given seed whatever the number of rayon threads.
 //!
 //! ```
-//! use loganomaly::model::iforest::IsolationForest;
+//! use loganomaly_model::iforest::IsolationForest;
 //! use linfa::{traits::Fit, DatasetBase};
 //! use ndarray::array;
 //!

@@ -35,7 +35,7 @@ use super::iforest::IsolationForest;
 use super::templates;
 use super::tfidf::Term;
 use super::{check_contamination, check_forest, upper_quantile, ModelError};
-use crate::pipeline::normalise::{normalise, Tokens};
+use crate::normalise::{normalise, Tokens};
 
 /// Number of scalar features after the projection.
 pub const SCALAR_DIMS: usize = 6;

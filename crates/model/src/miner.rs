@@ -1,6 +1,6 @@
 //! Learnt templates: positions whose words vary among lines of one kind become variables.
 //!
-//! Masking ([`crate::pipeline::normalise`]) catches values that look like values: numbers,
+//! Masking ([`crate::normalise`]) catches values that look like values: numbers,
 //! ids, addresses, hosts. Some values look like words: user names (`Invalid user admin`,
 //! `Invalid user webmaster`), program names, states. This learns them from the training
 //! lines, the way Drain (He et al., ICWS 2017) does: token sequences of one length are
@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use super::hash;
-use crate::pipeline::normalise::is_placeholder;
+use crate::normalise::is_placeholder;
 
 /// Share of a line's words (positions not masked on both sides) that must equal a
 /// cluster's for the line to join it. Measured on Loghub-2k's whole lines (mean grouping
