@@ -170,7 +170,9 @@ pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// Guesses the format from the first bytes without consuming them.
+/// Guesses the format from the first bytes without consuming them: an object
+/// whose first key is `data` or `status`, or that names `resultType` or
+/// `status` in its first 4 KiB, is a Loki response; other objects are JSONL.
 fn sniff<R: Read>(input: &mut BufReader<R>, path: &Path) -> Result<Format, ReadError> {
     let head = input.fill_buf().map_err(|source| ReadError::Io {
         path: path.to_path_buf(),
@@ -186,7 +188,13 @@ fn sniff<R: Read>(input: &mut BufReader<R>, path: &Path) -> Result<Format, ReadE
     }
     let window = &head[start..head.len().min(start + 4096)];
     let has = |needle: &[u8]| window.windows(needle.len()).any(|w| w == needle);
-    if has(b"\"resultType\"") || has(b"\"status\"") {
+    let first_key = window[1..]
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|at| &window[1 + at..]);
+    let loki_first = first_key
+        .is_some_and(|rest| rest.starts_with(b"\"data\"") || rest.starts_with(b"\"status\""));
+    if loki_first || has(b"\"resultType\"") || has(b"\"status\"") {
         Ok(Format::Loki)
     } else {
         Ok(Format::Jsonl)
@@ -215,6 +223,13 @@ mod tests {
             sniffed(b"{\"labels\":{},\"line\":\"x\",\"timestamp\":\"t\"}\n"),
             Format::Jsonl
         );
+        // Compact output with sorted keys: "status" and "resultType" may sit
+        // beyond the window, but a response opens with "data" or "status".
+        let long = format!(
+            "{{ \"data\":{{\"result\":[{{\"values\":[[\"1\",\"{}\"]]}}]}}}}",
+            "x".repeat(8000)
+        );
+        assert_eq!(sniffed(long.as_bytes()), Format::Loki);
         assert_eq!(sniffed(b"I1114 22:13:20 started"), Format::Text);
         assert_eq!(sniffed(b""), Format::Text);
     }

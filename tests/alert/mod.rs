@@ -3,6 +3,7 @@
 mod alertmanager;
 mod e2e;
 mod explain;
+mod gap;
 mod policy;
 mod redact;
 mod slack;
