@@ -29,6 +29,7 @@ pub mod generate;
 pub mod input;
 pub mod loki;
 pub mod metrics;
+pub mod pipeline;
 pub mod replay;
 pub mod report;
 pub mod serve;

@@ -61,7 +61,15 @@ fn run_at(lines: &[String], rate: usize, secs: u64) -> Run {
     );
     let (tx, rx) = tokio::sync::mpsc::channel::<LogLine>(loganomaly::serve::service::CHANNEL_LINES);
     let stage_shared = Arc::clone(&shared);
-    let worker = std::thread::spawn(move || stage::run(rx, stage_shared, StageConfig::default()));
+    let source = loganomaly::pipeline::Source::Channel(rx);
+    let worker = std::thread::spawn(move || {
+        stage::run(
+            source,
+            stage_shared,
+            StageConfig::default(),
+            Default::default(),
+        )
+    });
     // the poller notes when the scored count moves
     let done = Arc::new(AtomicBool::new(false));
     let poll_shared = Arc::clone(&shared);

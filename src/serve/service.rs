@@ -12,10 +12,14 @@ use super::replay::ServeError;
 use super::stage::{self, Shared, StageConfig};
 use crate::event::LogLine;
 use crate::loki::{LokiConfig, LokiStats};
+use crate::pipeline::{Source, Stop};
 
 /// Lines buffered between the source and the scorer: when scoring falls behind, the
 /// source waits (backpressure) instead of dropping lines.
 pub const CHANNEL_LINES: usize = 16 * 1024;
+
+/// How long after the drain deadline the service waits for its source and stage to end.
+const STRAGGLERS: Duration = Duration::from_secs(2);
 
 /// What a source is given: where to send lines, the shared state (to report its
 /// connection), and a signal that resolves when it must stop.
@@ -45,7 +49,15 @@ where
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<LogLine>(CHANNEL_LINES);
     let stage_shared = Arc::clone(&shared);
-    let stage = std::thread::spawn(move || stage::run(rx, stage_shared, stage_cfg));
+    let stop = Stop::default();
+    let stage_stop = stop.clone();
+    let stage_cfg = StageConfig {
+        drain: Some(drain),
+        ..stage_cfg
+    };
+    let stage = std::thread::spawn(move || {
+        stage::run(Source::Channel(rx), stage_shared, stage_cfg, stage_stop)
+    });
     let mut http_stop = stop_rx.clone();
     let server = tokio::spawn(super::serve_http(
         listener,
@@ -62,8 +74,11 @@ where
 
     shutdown.await;
     tracing::info!("stopping: no new lines; finishing those already read");
+    stop.now();
     let _ = stop_tx.send(true);
-    let drained = tokio::time::timeout(drain, async {
+    // the stage drops what it cannot score by the deadline; this only guards against a
+    // source that does not stop
+    let drained = tokio::time::timeout(drain + STRAGGLERS, async {
         let _ = source_task.await;
         tokio::task::spawn_blocking(move || stage.join().is_ok())
             .await
