@@ -13,11 +13,13 @@ pub mod recorded;
 mod sessions;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::eval::{unit_quality, UnitQuality};
+use crate::event::{LabelNames, LogLine, Stream};
 use loganomaly_model::{Model, ModelError, TokenWeight, TrainParams, Trainer};
 pub use nezha::{FaultOutcome, PodAlerts};
 pub use sessions::SessionSummary;
@@ -363,9 +365,7 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
     if test.is_empty() {
         return Err(EvalError::Split("no test lines after the split".into()));
     }
-    let texts: Vec<&str> = test.iter().map(|r| r.text.as_str()).collect();
-    let mut scores = Vec::new();
-    model.score_batch(&texts, &mut scores)?;
+    let (model, scores) = score(corpus, &test, model)?;
     let (units, threshold, sessions) = match sessions::unit_scores(corpus, &test, &scores, &model)?
     {
         Some(s) => (s.scores, s.threshold, Some(s.summary)),
@@ -478,6 +478,44 @@ fn test_records(corpus: &Corpus, split: usize) -> Vec<&Record> {
         .iter()
         .filter(|r| !started[r.unit])
         .collect()
+}
+
+/// Scores the test lines the way every command does, through the pipeline: one score
+/// per record, in order. The whole line is scored (the data set adapters remove only the
+/// label column); every line has the corpus as its stream.
+fn score(
+    corpus: &Corpus,
+    test: &[&Record],
+    model: Model,
+) -> Result<(Arc<Model>, Vec<f32>), EvalError> {
+    use crate::pipeline::{self, Batch, Scorer, Source};
+    let labels = [("pod".to_string(), corpus.source.display().to_string())].into();
+    let stream = Arc::new(Stream::from_labels(labels, &LabelNames::default()));
+    let lines = test
+        .iter()
+        .map(|r| LogLine {
+            ts_ns: r.ts_ns,
+            stream: Arc::clone(&stream),
+            line: r.text.clone(),
+        })
+        .collect();
+    let model = Arc::new(model);
+    let mut scores = Vec::with_capacity(test.len());
+    let mut sink = |b: &mut Batch| {
+        scores.extend(b.lines.iter().map(|s| s.score));
+        Ok(())
+    };
+    let mut scorer = Scorer::new(Arc::clone(&model), None);
+    let opts = pipeline::Options::default();
+    let run = pipeline::run(Source::Lines(lines), &mut scorer, &mut sink, &opts)
+        .map_err(|e| EvalError::Split(format!("scoring stopped: {e}")))?;
+    if run.dropped > 0 {
+        return Err(EvalError::Split(format!(
+            "{} test lines not scored",
+            run.dropped
+        )));
+    }
+    Ok((model, scores))
 }
 
 /// Unit score = its most abnormal line's score.
