@@ -9,8 +9,9 @@
 //!   exactly once, with backfill, reconnects, backpressure and sharding.
 //! - `loganomaly_model` (its own crate): normalise, TF-IDF, features, the forest, model files.
 //! - [`aggregate`]: per-pod statistics (moving average, peaks, top lines).
-//! - [`replay`]: wires the stages for a file: a reader thread, rayon scoring, a consumer.
-//! - [`report`], [`eval`]: the replay report and quality against labels.
+//! - [`pipeline`]: the one wiring of every command: source thread, rayon scorer, sink.
+//! - [`replay`]: a file through the pipeline into the per-pod report.
+//! - [`report`], [`quality`]: the replay report and quality against labels.
 //! - [`evaluate`]: detection quality on public labelled data sets (BGL, HDFS, Nezha).
 //! - [`generate`]: the deterministic generator of the bundled sample.
 //! - [`event`]: the value types passed between stages.
@@ -22,7 +23,6 @@ pub mod alert;
 pub mod bench;
 pub mod bundled;
 pub mod config;
-pub mod eval;
 pub mod evaluate;
 pub mod event;
 pub mod generate;
@@ -30,6 +30,7 @@ pub mod input;
 pub mod loki;
 pub mod metrics;
 pub mod pipeline;
+pub mod quality;
 pub mod replay;
 pub mod report;
 pub mod serve;

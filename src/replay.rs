@@ -89,7 +89,7 @@ pub struct ReportOptions {
 pub enum ReplayError {
     /// The labels file is unreadable.
     #[error(transparent)]
-    Labels(#[from] crate::eval::LabelsError),
+    Labels(#[from] crate::quality::LabelsError),
     /// The run was stopped by its consumer.
     #[error("{0}")]
     Stopped(SinkError),
@@ -107,7 +107,7 @@ pub fn report(
     opts: &ReportOptions,
 ) -> Result<crate::report::ReplayReport, ReplayError> {
     use crate::aggregate::{AggregateParams, Aggregator};
-    use crate::eval::{Confusion, Labels};
+    use crate::quality::{Confusion, Labels};
     use crate::report::{Evaluation, ModelSummary, ReplayReport, SessionsReport};
 
     let labels_file = match (&opts.labels, opts.no_labels) {

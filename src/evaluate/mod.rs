@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::eval::{unit_quality, UnitQuality};
 use crate::event::{LabelNames, LogLine, Stream};
+use crate::quality::{unit_quality, UnitQuality};
 use loganomaly_model::{Model, ModelError, TokenWeight, TrainParams, Trainer};
 pub use nezha::{FaultOutcome, PodAlerts};
 pub use sessions::SessionSummary;

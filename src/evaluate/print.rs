@@ -5,7 +5,7 @@ use std::fmt::Write;
 use super::grouping::SystemGrouping;
 use super::{Evaluation, PodAlerts, SessionSummary};
 use crate::aggregate::PodWindows;
-use crate::eval::{Counts, UnitQuality};
+use crate::quality::{Counts, UnitQuality};
 use loganomaly_model::describe;
 
 /// Formats one evaluation as the text `loganomaly evaluate` prints.
