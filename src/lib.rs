@@ -35,3 +35,4 @@ pub mod replay;
 pub mod report;
 pub mod serve;
 mod sys;
+pub mod telemetry;

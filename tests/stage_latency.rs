@@ -79,7 +79,7 @@ fn run_at(lines: &[String], rate: usize, secs: u64) -> Run {
         let mut seen = Vec::new();
         let mut last = 0;
         while !poll_done.load(Ordering::Relaxed) {
-            let n = poll_shared.metrics.lines_scored.get();
+            let n = poll_shared.metrics.lines_scored();
             if n != last {
                 seen.push((start.elapsed(), n));
                 last = n;
@@ -110,7 +110,7 @@ fn run_at(lines: &[String], rate: usize, secs: u64) -> Run {
         }
     }
     let sent_rate = total as f64 / start.elapsed().as_secs_f64();
-    let backlog = total as u64 - shared.metrics.lines_scored.get();
+    let backlog = total as u64 - shared.metrics.lines_scored();
     drop(tx);
     worker.join().expect("stage ends");
     done.store(true, Ordering::Relaxed);

@@ -13,6 +13,7 @@ use super::stage::{self, Shared, StageConfig};
 use crate::event::LogLine;
 use crate::loki::{LokiConfig, LokiStats};
 use crate::pipeline::{Source, Stop};
+use crate::telemetry::{Event, LokiProgress};
 
 /// Lines buffered between the source and the scorer: when scoring falls behind, the
 /// source waits (backpressure) instead of dropping lines.
@@ -112,31 +113,29 @@ pub async fn loki_source(cfg: LokiConfig, ctx: SourceContext) {
     ctx.shared.set_source_connected(false);
 }
 
-/// Copies the source's counters into the exported metrics.
+/// Reports what the source counted, once a second, as [`LokiProgress`] events.
 async fn mirror_stats(stats: Arc<LokiStats>, shared: Arc<Shared>) {
     use std::sync::atomic::Ordering::Relaxed;
-    let (mut reconnects, mut dropped, mut unsaved) = (0u64, 0u64, 0u64);
+    let mut last = LokiProgress::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
         shared.set_source_connected(stats.connected.load(Relaxed));
-        let m = &shared.metrics;
-        advance(
-            &m.loki_reconnects,
-            &mut reconnects,
-            stats.reconnects.load(Relaxed),
-        );
-        let now = stats.dropped_entries_reported.load(Relaxed);
-        advance(&m.loki_dropped_entries, &mut dropped, now);
-        let now = stats.state_save_failures.load(Relaxed);
-        advance(&m.loki_state_save_failures, &mut unsaved, now);
+        let now = LokiProgress {
+            reconnects: stats.reconnects.load(Relaxed),
+            dropped_entries: stats.dropped_entries_reported.load(Relaxed),
+            state_save_failures: stats.state_save_failures.load(Relaxed),
+        };
+        LokiProgress {
+            reconnects: now.reconnects.saturating_sub(last.reconnects),
+            dropped_entries: now.dropped_entries.saturating_sub(last.dropped_entries),
+            state_save_failures: now
+                .state_save_failures
+                .saturating_sub(last.state_save_failures),
+        }
+        .emit(&shared.metrics);
+        last = now;
     }
-}
-
-/// Adds to `counter` what a source counter gained since `last`, then remembers `now`.
-fn advance(counter: &prometheus_client::metrics::counter::Counter, last: &mut u64, now: u64) {
-    counter.inc_by(now.saturating_sub(*last));
-    *last = now;
 }
 
 /// Runs the alert policy on the stage's per-minute observations and delivers its

@@ -16,6 +16,9 @@ use crate::event::{rfc3339, LogLine, ScoredLine};
 use crate::input::SinkError;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Batch, Dropped, Models, Options, Scorer, Sink, Source, Stop, Summary};
+use crate::telemetry::{
+    BatchScored, Event, LinesDropped, LinesReceived, PodsTracked, SourceConnected,
+};
 use loganomaly_model::{Model, TokenWeight, TrainParams};
 
 use super::learn::{self, LearnConfig, Learner};
@@ -51,7 +54,7 @@ impl Shared {
     /// Records whether the source is connected, for `/readyz` and `loganomaly_source_up`.
     pub fn set_source_connected(&self, up: bool) {
         self.source_connected.store(up, Ordering::Relaxed);
-        self.metrics.source_up.set(i64::from(up));
+        SourceConnected { up }.emit(&self.metrics);
     }
 
     /// The model in use, if one is loaded.
@@ -249,8 +252,8 @@ struct ServeModels {
 
 impl Models for ServeModels {
     fn scorer(&mut self, lines: &mut Vec<LogLine>, ended: bool) -> Option<Scorer> {
-        let metrics = &self.shared.metrics;
-        metrics.lines_ingested.inc_by(lines.len() as u64);
+        let lines_in = lines.len() as u64;
+        LinesReceived { lines: lines_in }.emit(&self.shared.metrics);
         if self.shared.model().is_none() {
             self.untrained.append(lines);
             if self.untrained.is_empty() || (self.untrained.len() < self.need && !ended) {
@@ -323,24 +326,26 @@ impl Sink for ServeSink {
     }
 
     fn dropped(&mut self, lines: u64, why: Dropped) {
-        tracing::error!("{lines} lines dropped: {}", why.as_str());
-        self.shared.metrics.lines_dropped.inc_by(lines);
+        LinesDropped { lines, why }.emit(&self.shared.metrics);
     }
 }
 
 impl ServeSink {
     /// Counts a scored batch: lines, scoring time and, for a live source, ingest lag.
     fn count(&self, batch: &Batch) {
-        let metrics = &self.shared.metrics;
-        metrics
-            .scoring_duration_seconds
-            .observe(batch.took.as_secs_f64());
-        metrics.lines_scored.inc_by(batch.lines.len() as u64);
-        if let (true, Some(last)) = (self.cfg.live, batch.lines.last()) {
-            let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-            let lag = (now - i128::from(last.log.ts_ns)) as f64 / 1e9;
-            metrics.ingest_lag_seconds.set(lag.max(0.0));
+        let lag_seconds = match (self.cfg.live, batch.lines.last()) {
+            (true, Some(last)) => {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+                Some((now - i128::from(last.log.ts_ns)) as f64 / 1e9)
+            }
+            _ => None,
+        };
+        BatchScored {
+            lines: batch.lines.len() as u64,
+            took: batch.took,
+            lag_seconds,
         }
+        .emit(&self.shared.metrics);
     }
 
     /// Evicts idle pods, rebuilds the pods view and lets the learner retrain.
@@ -387,10 +392,15 @@ fn aggregate_params(model: &Model, windows: PodWindows) -> AggregateParams {
 /// Evicts idle pods and rebuilds the `/api/v1/pods` view.
 fn refresh(agg: &mut Aggregator, model: &Model, shared: &Shared, cfg: &StageConfig, now: i64) {
     let ttl = i64::try_from(cfg.pod_ttl.as_nanos()).unwrap_or(i64::MAX);
-    for gone in agg.evict_idle(now, ttl) {
-        shared.metrics.remove_pod(&gone);
+    let gone = agg.evict_idle(now, ttl);
+    for stream in &gone {
+        shared.metrics.remove_pod(stream);
     }
-    shared.metrics.pods_tracked.set(agg.len() as i64);
+    PodsTracked {
+        pods: agg.len(),
+        evicted: gone.len(),
+    }
+    .emit(&shared.metrics);
     let mut pods: Vec<&PodStats> = agg.pods().collect();
     let workloads = Workloads::of(pods.iter().map(|p| p.stream.pod.as_str()));
     pods.sort_by(|a, b| b.recent_burst().total_cmp(&a.recent_burst()));
