@@ -365,7 +365,8 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
     if test.is_empty() {
         return Err(EvalError::Split("no test lines after the split".into()));
     }
-    let (model, scores) = score(corpus, &test, model)?;
+    let model = Arc::new(model);
+    let scores = score(corpus, &test, &model)?;
     let (units, threshold, sessions) = match sessions::unit_scores(corpus, &test, &scores, &model)?
     {
         Some(s) => (s.scores, s.threshold, Some(s.summary)),
@@ -480,18 +481,14 @@ fn test_records(corpus: &Corpus, split: usize) -> Vec<&Record> {
         .collect()
 }
 
-/// Scores the test lines the way every command does, through the pipeline: one score
-/// per record, in order. The whole line is scored (the data set adapters remove only the
+/// Scores `records` the way every command does, through the pipeline: one score per
+/// record, in order. The whole line is scored (the data set adapters remove only the
 /// label column); every line has the corpus as its stream.
-fn score(
-    corpus: &Corpus,
-    test: &[&Record],
-    model: Model,
-) -> Result<(Arc<Model>, Vec<f32>), EvalError> {
+fn score(corpus: &Corpus, records: &[&Record], model: &Arc<Model>) -> Result<Vec<f32>, EvalError> {
     use crate::pipeline::{self, Batch, Scorer, Source};
     let labels = [("pod".to_string(), corpus.source.display().to_string())].into();
     let stream = Arc::new(Stream::from_labels(labels, &LabelNames::default()));
-    let lines = test
+    let lines = records
         .iter()
         .map(|r| LogLine {
             ts_ns: r.ts_ns,
@@ -499,23 +496,22 @@ fn score(
             line: r.text.clone(),
         })
         .collect();
-    let model = Arc::new(model);
-    let mut scores = Vec::with_capacity(test.len());
+    let mut scores = Vec::with_capacity(records.len());
     let mut sink = |b: &mut Batch| {
         scores.extend(b.lines.iter().map(|s| s.score));
         Ok(())
     };
-    let mut scorer = Scorer::new(Arc::clone(&model), None);
+    let mut scorer = Scorer::new(Arc::clone(model), None);
     let opts = pipeline::Options::default();
     let run = pipeline::run(Source::Lines(lines), &mut scorer, &mut sink, &opts)
         .map_err(|e| EvalError::Split(format!("scoring stopped: {e}")))?;
     if run.dropped > 0 {
         return Err(EvalError::Split(format!(
-            "{} test lines not scored",
+            "{} lines not scored",
             run.dropped
         )));
     }
-    Ok((model, scores))
+    Ok(scores)
 }
 
 /// Unit score = its most abnormal line's score.
