@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::error::AlertError;
 
@@ -50,11 +50,7 @@ pub struct PolicyConfig {
     pub enter_score: f32,
     /// How long the score must stay at or above `enter_score` before the pod is anomalous;
     /// one minute means two consecutive one-minute windows.
-    #[serde(
-        default = "default_enter_for",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_enter_for", with = "humantime_serde")]
     pub enter_for: Duration,
     /// Also anomalous at once when one window holds this many anomalous lines (0 = off).
     #[serde(default)]
@@ -63,18 +59,10 @@ pub struct PolicyConfig {
     #[serde(default = "default_resolve_score")]
     pub resolve_score: f32,
     /// ...for this long (a crash-looping pod logs in bursts minutes apart).
-    #[serde(
-        default = "default_resolve_for",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_resolve_for", with = "humantime_serde")]
     pub resolve_for: Duration,
     /// A still-anomalous pod is announced again at most this often.
-    #[serde(
-        default = "default_renotify_every",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_renotify_every", with = "humantime_serde")]
     pub renotify_every: Duration,
     /// Pods turning anomalous together are grouped, and messages capped.
     #[serde(default)]
@@ -122,11 +110,7 @@ pub struct StormConfig {
     #[serde(default = "default_cluster_pods")]
     pub cluster_pods: usize,
     /// How far back pods that turned anomalous count towards a storm.
-    #[serde(
-        default = "default_storm_window",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_storm_window", with = "humantime_serde")]
     pub window: Duration,
     /// Messages per minute at most, all kinds together; the rest is held back and retried.
     #[serde(default = "default_max_per_minute")]
@@ -204,32 +188,16 @@ pub struct DeliveryConfig {
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// First wait after a 5xx or network error; doubles per attempt, with jitter.
-    #[serde(
-        default = "default_initial_backoff",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_initial_backoff", with = "humantime_serde")]
     pub initial_backoff: Duration,
     /// Longest wait between two attempts (also caps a `Retry-After`).
-    #[serde(
-        default = "default_max_backoff",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_max_backoff", with = "humantime_serde")]
     pub max_backoff: Duration,
     /// Timeout of one HTTP request.
-    #[serde(
-        default = "default_request_timeout",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
     /// On shutdown, how long the outboxes may take to flush.
-    #[serde(
-        default = "default_drain_deadline",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_drain_deadline", with = "humantime_serde")]
     pub drain_deadline: Duration,
 }
 
@@ -300,11 +268,7 @@ pub struct AlertmanagerConfig {
     pub severity: String,
     /// Active alerts are re-posted this often so Alertmanager keeps them firing
     /// (keep it below Alertmanager's `resolve_timeout`, 5 minutes by default).
-    #[serde(
-        default = "default_repost_every",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_repost_every", with = "humantime_serde")]
     pub repost_every: Duration,
 }
 
@@ -340,11 +304,7 @@ pub struct ExplainConfig {
     /// API key sent as `Authorization: Bearer …`: a secret (Ollama needs none).
     pub api_key: Option<SecretSource>,
     /// The alert waits at most this long for the explanation, then goes without it.
-    #[serde(
-        default = "default_explain_timeout",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_explain_timeout", with = "humantime_serde")]
     pub timeout: Duration,
 }
 
@@ -446,16 +406,6 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
     }
-}
-
-/// Reads a duration written as `"90s"`, `"5m"`, `"1h 30m"`.
-fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&humantime::format_duration(*d).to_string())
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
 impl AlertConfig {
