@@ -16,6 +16,7 @@
 //! - [`event`]: the value types passed between stages.
 //! - [`bench`]: `loganomaly bench`, the reproducible throughput and memory figures.
 //! - [`alert`]: alert policy, Slack/Alertmanager/webhook notifiers, redaction, delivery.
+//! - [`secret`]: the one secret type (Loki credentials, notifier URLs and keys).
 
 pub mod aggregate;
 pub mod alert;
@@ -31,5 +32,6 @@ pub mod loki;
 pub mod metrics;
 pub mod replay;
 pub mod report;
+pub mod secret;
 pub mod serve;
 mod sys;

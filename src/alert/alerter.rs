@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::alertmanager::AlertmanagerState;
-use super::config::{check_secret_url, AlertConfig, MessageConfig, Secret};
+use super::config::{check_secret_url, AlertConfig, MessageConfig};
 use super::error::AlertError;
 use super::explain::Explainer;
 use super::message::Message;
@@ -17,6 +17,7 @@ use super::outbox::{http_client, Auth, DeliveryStats, Outbox, StatsSnapshot, Tar
 use super::policy::{Notice, NoticeKind, PodObservation, Policy, PolicyStats};
 use super::redact::Redactor;
 use super::{slack, webhook};
+use crate::secret::Secret;
 
 /// How a notifier renders messages.
 #[derive(Debug)]

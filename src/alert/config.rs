@@ -5,13 +5,13 @@
 //! URLs, passwords, API keys) are written inline, or read from `{ env = "VAR" }` or
 //! `{ file = "/path" }`, and never shown by `Debug`.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::error::AlertError;
+use crate::secret::{Secret, SecretSource};
 
 /// Everything alerting needs; a self-contained section (`[alerting]` in the service config).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -313,99 +313,6 @@ fn default_explain_model() -> String {
 }
 fn default_explain_timeout() -> Duration {
     Duration::from_secs(8)
-}
-
-/// Where a secret comes from: inline, an environment variable, or a file.
-#[derive(Clone, Deserialize)]
-#[serde(untagged)]
-pub enum SecretSource {
-    /// `{ env = "SLACK_WEBHOOK_URL" }`.
-    Env {
-        /// The variable's name.
-        env: String,
-    },
-    /// `{ file = "/run/secrets/slack" }`: the file's content, trimmed.
-    File {
-        /// The file's path.
-        file: PathBuf,
-    },
-    /// The secret written in the config itself.
-    Inline(String),
-}
-
-impl Serialize for SecretSource {
-    /// `{ env = "VAR" }` and `{ file = "/path" }` as written; an inline secret as `<redacted>`.
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        match self {
-            Self::Env { env } => {
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("env", env)?;
-                m.end()
-            }
-            Self::File { file } => {
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("file", file)?;
-                m.end()
-            }
-            Self::Inline(_) => s.serialize_str("<redacted>"),
-        }
-    }
-}
-
-impl fmt::Debug for SecretSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Env { env } => write!(f, "Env({env})"),
-            Self::File { file } => write!(f, "File({})", file.display()),
-            Self::Inline(_) => f.write_str("Inline([redacted])"),
-        }
-    }
-}
-
-impl SecretSource {
-    /// Reads the secret; `key` names the setting in errors.
-    pub fn resolve(&self, key: &str) -> Result<Secret, AlertError> {
-        let secret_err = |reason: String| AlertError::Secret {
-            key: key.to_string(),
-            reason,
-        };
-        let value = match self {
-            Self::Inline(s) => s.clone(),
-            Self::Env { env } => std::env::var(env)
-                .map_err(|e| secret_err(format!("environment variable {env}: {e}")))?,
-            Self::File { file } => std::fs::read_to_string(file)
-                .map_err(|e| secret_err(format!("{}: {e}", file.display())))?
-                .trim()
-                .to_string(),
-        };
-        if value.is_empty() {
-            return Err(secret_err("it is empty".into()));
-        }
-        Ok(Secret(value))
-    }
-}
-
-/// A resolved secret: shown only through [`Secret::expose`], never by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
 }
 
 impl AlertConfig {

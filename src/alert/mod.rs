@@ -34,7 +34,7 @@ pub use alerter::{Alerter, NotifierReport};
 pub use category::{classify, Category};
 pub use config::{
     AlertConfig, AlertmanagerConfig, DeliveryConfig, ExplainConfig, MessageConfig, PolicyConfig,
-    RedactConfig, Secret, SecretSource, SlackConfig, StormConfig, WebhookConfig,
+    RedactConfig, SlackConfig, StormConfig, WebhookConfig,
 };
 pub use dependency::Workloads;
 pub use error::{AlertError, DeliveryError};

@@ -15,9 +15,10 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::config::{DeliveryConfig, Secret};
+use super::config::DeliveryConfig;
 use super::error::{AlertError, DeliveryError};
 use super::redact::redact_url;
+use crate::secret::Secret;
 
 /// Builds the HTTP client every notifier shares, with rustls on the ring provider.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, AlertError> {

@@ -1,10 +1,10 @@
 //! Credentials and TLS: where secrets come from, and how they stay out of logs.
 //!
-//! A secret is read once from a file or an environment variable into a [`Secret`], whose
-//! `Debug` and `Display` print only `<redacted>`; errors and logs name the *source*
+//! A secret is read once from a file or an environment variable into a
+//! [`crate::secret::Secret`], whose `Debug` and `Display` print only `<redacted>`; errors
+//! and logs name the *source*
 //! ("file /var/run/secrets/loki/token", "env LOGANOMALY_LOKI_TOKEN").
 
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -12,28 +12,12 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 
 use super::config::LokiConfig;
 use super::error::LokiError;
+use crate::secret::Secret;
 
 /// Environment variable holding the basic-auth password when no file is given.
 pub const PASSWORD_ENV: &str = "LOGANOMALY_LOKI_PASSWORD";
 /// Environment variable holding the bearer token when no file is given.
 pub const TOKEN_ENV: &str = "LOGANOMALY_LOKI_TOKEN";
-
-/// A secret string that never prints.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for building a header.
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// The credentials sent to Loki, with where they came from.
 #[derive(Debug, Clone)]
@@ -63,7 +47,7 @@ impl Credentials {
                     format!("file {}", p.display()),
                 ),
                 None => (
-                    Secret(env(PASSWORD_ENV).unwrap_or_default()),
+                    Secret::new(env(PASSWORD_ENV).unwrap_or_default()),
                     format!("env {PASSWORD_ENV}"),
                 ),
             };
@@ -83,7 +67,7 @@ impl Credentials {
         }
         match env(TOKEN_ENV).filter(|t| !t.trim().is_empty()) {
             Some(t) => Ok(Self::Bearer {
-                token: Secret(t.trim().to_string()),
+                token: Secret::new(t.trim()),
                 source: format!("token from env {TOKEN_ENV}"),
             }),
             None => Ok(Self::None),
@@ -133,11 +117,10 @@ impl Credentials {
 
 /// Reads a secret file, trimming the trailing newline editors and `kubectl` leave.
 fn read_secret(path: &Path, key: &str) -> Result<Secret, LokiError> {
-    let s = std::fs::read_to_string(path).map_err(|e| LokiError::Config {
+    Secret::from_file(path).map_err(|e| LokiError::Config {
         key: key.into(),
         message: format!("cannot read {}: {e}", path.display()),
-    })?;
-    Ok(Secret(s.trim().to_string()))
+    })
 }
 
 /// Standard base64 with padding (for basic auth; a dependency for 10 lines is not worth it).
