@@ -16,6 +16,7 @@
 //! - [`event`]: the value types passed between stages.
 //! - [`bench`]: `loganomaly bench`, the reproducible throughput and memory figures.
 //! - [`alert`]: alert policy, Slack/Alertmanager/webhook notifiers, redaction, delivery.
+//! - [`retry`]: the one backoff with jitter and `Retry-After` reader (Loki and notifiers).
 //! - [`secret`]: the one secret type (Loki credentials, notifier URLs and keys).
 
 pub mod aggregate;
@@ -32,6 +33,7 @@ pub mod loki;
 pub mod metrics;
 pub mod replay;
 pub mod report;
+pub mod retry;
 pub mod secret;
 pub mod serve;
 mod sys;

@@ -459,6 +459,14 @@ impl MessageConfig {
 }
 
 impl DeliveryConfig {
+    /// How a 5xx or network error waits: `initial_backoff` doubling up to `max_backoff`.
+    pub(crate) fn backoff(&self) -> crate::retry::Backoff {
+        crate::retry::Backoff {
+            base: self.initial_backoff,
+            max: self.max_backoff,
+        }
+    }
+
     fn validate(&self) -> Result<(), AlertError> {
         if self.outbox_capacity == 0 {
             return Err(AlertError::config(

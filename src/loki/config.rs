@@ -243,6 +243,14 @@ impl LokiConfig {
         }
     }
 
+    /// How reconnects and retried queries wait: `backoff_min` doubling up to `backoff_max`.
+    pub fn backoff(&self) -> crate::retry::Backoff {
+        crate::retry::Backoff {
+            base: self.backoff_min,
+            max: self.backoff_max,
+        }
+    }
+
     /// Checks every setting; the error names the bad key.
     pub fn validate(&self) -> Result<(), LokiError> {
         let bad = |key: &str, message: String| {
