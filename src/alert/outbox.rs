@@ -19,15 +19,9 @@ use super::redact::redact_url;
 use crate::retry::retry_after;
 use crate::secret::Secret;
 
-/// Builds the HTTP client every notifier shares, with rustls on the ring provider.
+/// Builds the HTTP client every notifier shares (see [`crate::http::client`]).
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, AlertError> {
-    // a provider may already be installed (by us or the embedding program): that is fine
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .user_agent(concat!("loganomaly/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| AlertError::Client(e.without_url().to_string()))
+    crate::http::client(timeout).map_err(|e| AlertError::Client(e.to_string()))
 }
 
 /// How requests authenticate.

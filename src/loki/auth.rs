@@ -1,4 +1,4 @@
-//! Credentials and TLS: where secrets come from, and how they stay out of logs.
+//! Credentials: where secrets come from, and how they stay out of logs.
 //!
 //! A secret is read once from a file or an environment variable into a
 //! [`crate::secret::Secret`], whose `Debug` and `Display` print only `<redacted>`; errors
@@ -6,7 +6,6 @@
 //! ("file /var/run/secrets/loki/token", "env LOGANOMALY_LOKI_TOKEN").
 
 use std::path::Path;
-use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 
@@ -143,37 +142,6 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// The rustls client configuration shared by HTTP and the websocket: system roots plus
-/// the configured CA file, with the ring crypto provider.
-pub(crate) fn tls_config(cfg: &LokiConfig) -> Result<Arc<rustls::ClientConfig>, LokiError> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
-    if let Some(path) = &cfg.ca_file {
-        let certs = CertificateDer::pem_file_iter(path)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| LokiError::Config {
-                key: "ca_file".into(),
-                message: format!("{}: {e}", path.display()),
-            })?;
-        let (added, _) = roots.add_parsable_certificates(certs);
-        if added == 0 {
-            return Err(LokiError::Config {
-                key: "ca_file".into(),
-                message: format!("{}: no usable certificate", path.display()),
-            });
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| LokiError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 #[cfg(test)]

@@ -35,11 +35,9 @@ impl Client {
         creds: &Credentials,
         tls: Arc<rustls::ClientConfig>,
     ) -> Result<Self, LokiError> {
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured((*tls).clone())
+        let http = crate::http::builder(&tls, cfg.request_timeout)
             .default_headers(creds.headers(cfg.tenant.as_deref())?)
             .connect_timeout(cfg.connect_timeout)
-            .timeout(cfg.request_timeout)
             .build()
             .map_err(|e| LokiError::Tls(chain(&e)))?;
         Ok(Self {

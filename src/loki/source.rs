@@ -11,7 +11,7 @@ use reqwest::header::HeaderMap;
 use tokio::sync::mpsc::Sender;
 use tokio::task::JoinSet;
 
-use super::auth::{self, Credentials};
+use super::auth::Credentials;
 use super::config::{LokiConfig, Mode};
 use super::error::LokiError;
 use super::ledger::{Catalog, Claim, Item, Ledger};
@@ -36,7 +36,7 @@ struct Prepared {
 fn prepare(cfg: &LokiConfig) -> Result<Prepared, LokiError> {
     cfg.validate()?;
     let creds = Credentials::resolve(cfg, |k| std::env::var(k).ok())?;
-    let tls = auth::tls_config(cfg)?;
+    let tls = crate::http::tls_config(cfg.ca_file.as_deref())?;
     let client = Client::new(cfg, &creds, Arc::clone(&tls))?;
     let headers = creds.headers(cfg.tenant.as_deref())?;
     Ok(Prepared {
