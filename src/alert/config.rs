@@ -345,25 +345,9 @@ impl AlertConfig {
     /// does before it starts: an unset variable or `webhook_url = "not-a-url"` fails here,
     /// naming the key. Only configured notifiers are checked.
     pub fn check_secrets(&self) -> Result<(), AlertError> {
-        if let Some(s) = &self.slack {
-            check_secret_url(
-                "slack.webhook_url",
-                &s.webhook_url.resolve("slack.webhook_url")?,
-            )?;
-        }
-        if let Some(w) = &self.webhook {
-            check_secret_url("webhook.url", &w.url.resolve("webhook.url")?)?;
-            if let Some(t) = &w.bearer_token {
-                t.resolve("webhook.bearer_token")?;
-            }
-        }
-        if let Some(am) = &self.alertmanager {
-            if let Some(p) = &am.password {
-                p.resolve("alertmanager.password")?;
-            }
-        }
-        if let Some(k) = self.explain.as_ref().and_then(|ex| ex.api_key.as_ref()) {
-            k.resolve("explain.api_key")?;
+        super::notifier::configured(self)?;
+        if let Some(ex) = &self.explain {
+            ex.api_key()?;
         }
         Ok(())
     }
@@ -393,6 +377,14 @@ impl AlertConfig {
             positive("explain.timeout", ex.timeout)?;
         }
         Ok(())
+    }
+}
+
+impl ExplainConfig {
+    /// Reads `explain.api_key`, when set.
+    pub(crate) fn api_key(&self) -> Result<Option<Secret>, AlertError> {
+        let key = self.api_key.as_ref();
+        Ok(key.map(|k| k.resolve("explain.api_key")).transpose()?)
     }
 }
 

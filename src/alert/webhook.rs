@@ -25,7 +25,11 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::config::{check_secret_url, AlertConfig};
+use super::error::AlertError;
 use super::message::{Message, PodView};
+use super::notifier::{Notifier, Setup};
+use super::outbox::{Auth, Target};
 use super::policy::{NoticeKind, Scope};
 
 /// The webhook payload (see the module docs for an example).
@@ -48,6 +52,37 @@ pub struct WebhookPayload<'a> {
     pub explanation: Option<&'a str>,
     /// The pods, most anomalous first.
     pub alerts: &'a [PodView],
+}
+
+/// The generic webhook notifier: one [`WebhookPayload`] per notice.
+#[derive(Debug)]
+struct Webhook;
+
+impl Notifier for Webhook {
+    fn name(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn render(&mut self, msg: &Message, _now_ns: i64) -> Value {
+        render(msg)
+    }
+}
+
+/// `[webhook]`: the URL (a secret, checked) and an optional bearer token.
+pub(super) fn setup(cfg: &AlertConfig) -> Result<Option<Setup>, AlertError> {
+    let Some(w) = &cfg.webhook else {
+        return Ok(None);
+    };
+    let url = w.url.resolve("webhook.url")?;
+    check_secret_url("webhook.url", &url)?;
+    let auth = match &w.bearer_token {
+        Some(t) => Auth::Bearer(t.resolve("webhook.bearer_token")?),
+        None => Auth::None,
+    };
+    Ok(Some(Setup {
+        notifier: Box::new(Webhook),
+        target: Target { url, auth },
+    }))
 }
 
 /// The payload for `msg`.
