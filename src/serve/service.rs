@@ -120,7 +120,7 @@ async fn mirror_stats(stats: Arc<LokiStats>, shared: Arc<Shared>) {
 
 /// Adds to `counter` what a source counter gained since `last`, then remembers `now`.
 fn advance(counter: &prometheus_client::metrics::counter::Counter, last: &mut u64, now: u64) {
-    counter.inc_by(now.saturating_sub(*last));
+    crate::metrics::add_gain(counter, *last, now);
     *last = now;
 }
 
