@@ -10,11 +10,12 @@ use std::fmt;
 
 use serde_json::Value;
 
-use super::config::AlertConfig;
+use super::config::{check_secret_url, AlertConfig};
 use super::error::AlertError;
 use super::message::Message;
 use super::outbox::Target;
 use super::{alertmanager, slack, webhook};
+use crate::secret::{Secret, SecretSource};
 
 /// One destination of alert messages: its name and its wire format.
 pub(crate) trait Notifier: fmt::Debug + Send + Sync {
@@ -29,6 +30,32 @@ pub(crate) trait Notifier: fmt::Debug + Send + Sync {
     fn repost(&mut self, _now_ns: i64) -> Option<Value> {
         None
     }
+}
+
+/// A notifier that keeps no state: one payload per message from a render function.
+#[derive(Debug)]
+pub(crate) struct Stateless {
+    /// See [`Notifier::name`].
+    pub name: &'static str,
+    /// Message to payload.
+    pub render: fn(&Message) -> Value,
+}
+
+impl Notifier for Stateless {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn render(&mut self, msg: &Message, _now_ns: i64) -> Value {
+        (self.render)(msg)
+    }
+}
+
+/// Reads a secret URL and checks that it is an absolute http(s) URL, naming `key`.
+pub(crate) fn secret_url(source: &SecretSource, key: &str) -> Result<Secret, AlertError> {
+    let url = source.resolve(key)?;
+    check_secret_url(key, &url)?;
+    Ok(url)
 }
 
 /// A configured notifier with its secrets read and checked, before its outbox starts.

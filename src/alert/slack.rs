@@ -6,10 +6,10 @@
 
 use serde_json::{json, Value};
 
-use super::config::{check_secret_url, AlertConfig};
+use super::config::AlertConfig;
 use super::error::AlertError;
 use super::message::{short_time, Message, PodView};
-use super::notifier::{Notifier, Setup};
+use super::notifier::{secret_url, Setup, Stateless};
 use super::outbox::{Auth, Target};
 use super::policy::{NoticeKind, Scope};
 
@@ -25,34 +25,20 @@ pub const MAX_PAYLOAD_CHARS: usize = 12_000;
 /// Pods listed by name in a grouped message.
 const LIST_PODS: usize = 20;
 
-/// The Slack notifier: one Block Kit message per notice, to an incoming webhook.
-#[derive(Debug)]
-struct Slack;
-
-impl Notifier for Slack {
-    fn name(&self) -> &'static str {
-        "slack"
-    }
-
-    fn render(&mut self, msg: &Message, _now_ns: i64) -> Value {
-        render(msg)
-    }
-}
-
-/// `[slack]`: the webhook URL (a secret), checked to be an absolute http(s) URL.
+/// `[slack]`: one Block Kit message per notice to the webhook URL (a secret, checked).
 pub(super) fn setup(cfg: &AlertConfig) -> Result<Option<Setup>, AlertError> {
     let Some(s) = &cfg.slack else {
         return Ok(None);
     };
-    let url = s.webhook_url.resolve("slack.webhook_url")?;
-    check_secret_url("slack.webhook_url", &url)?;
-    Ok(Some(Setup {
-        notifier: Box::new(Slack),
-        target: Target {
-            url,
-            auth: Auth::None,
-        },
-    }))
+    let target = Target {
+        url: secret_url(&s.webhook_url, "slack.webhook_url")?,
+        auth: Auth::None,
+    };
+    let notifier = Box::new(Stateless {
+        name: "slack",
+        render,
+    });
+    Ok(Some(Setup { notifier, target }))
 }
 
 /// The Slack payload for `msg`.

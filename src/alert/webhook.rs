@@ -25,10 +25,10 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::config::{check_secret_url, AlertConfig};
+use super::config::AlertConfig;
 use super::error::AlertError;
 use super::message::{Message, PodView};
-use super::notifier::{Notifier, Setup};
+use super::notifier::{secret_url, Setup, Stateless};
 use super::outbox::{Auth, Target};
 use super::policy::{NoticeKind, Scope};
 
@@ -54,33 +54,23 @@ pub struct WebhookPayload<'a> {
     pub alerts: &'a [PodView],
 }
 
-/// The generic webhook notifier: one [`WebhookPayload`] per notice.
-#[derive(Debug)]
-struct Webhook;
-
-impl Notifier for Webhook {
-    fn name(&self) -> &'static str {
-        "webhook"
-    }
-
-    fn render(&mut self, msg: &Message, _now_ns: i64) -> Value {
-        render(msg)
-    }
-}
-
-/// `[webhook]`: the URL (a secret, checked) and an optional bearer token.
+/// `[webhook]`: one [`WebhookPayload`] per notice to the URL (a secret, checked), with an
+/// optional bearer token.
 pub(super) fn setup(cfg: &AlertConfig) -> Result<Option<Setup>, AlertError> {
     let Some(w) = &cfg.webhook else {
         return Ok(None);
     };
-    let url = w.url.resolve("webhook.url")?;
-    check_secret_url("webhook.url", &url)?;
+    let url = secret_url(&w.url, "webhook.url")?;
     let auth = match &w.bearer_token {
         Some(t) => Auth::Bearer(t.resolve("webhook.bearer_token")?),
         None => Auth::None,
     };
+    let notifier = Box::new(Stateless {
+        name: "webhook",
+        render,
+    });
     Ok(Some(Setup {
-        notifier: Box::new(Webhook),
+        notifier,
         target: Target { url, auth },
     }))
 }
