@@ -70,7 +70,7 @@ pub struct ServerConfig {
     /// Address of `/metrics`, `/healthz`, `/readyz` and `/api/v1/pods`.
     pub listen: SocketAddr,
     /// On SIGTERM, how long to finish scoring lines already read before exiting.
-    #[serde(with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
 }
 
@@ -95,7 +95,7 @@ pub struct ModelConfig {
     /// Lines to learn a first model from when there is none (scored once it is trained).
     pub initial_training_lines: usize,
     /// Retrain on recent normal lines this often; `0s` keeps the first model.
-    #[serde(with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub retrain_interval: Duration,
     /// Lines sampled for retraining.
     pub reservoir_lines: usize,
@@ -141,7 +141,7 @@ impl Default for ModelConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PodsConfig {
     /// Pods with no line for this long are forgotten and their series removed.
-    #[serde(with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub ttl: Duration,
     /// Most lines scored together.
     pub batch_lines: usize,
@@ -467,23 +467,6 @@ fn apply_env(
             origin: name.to_string(),
             message: format!("[{section}] is not a table"),
         }),
-    }
-}
-
-/// Durations in human form: `10s`, `15m`, `1h 30m`.
-mod duration {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
-            serde::de::Error::custom(format!("{text:?} is not a duration like 15m: {e}"))
-        })
     }
 }
 

@@ -17,6 +17,9 @@
 //! - [`event`]: the value types passed between stages.
 //! - [`bench`]: `loganomaly bench`, the reproducible throughput and memory figures.
 //! - [`alert`]: alert policy, Slack/Alertmanager/webhook notifiers, redaction, delivery.
+//! - [`http`]: the one rustls configuration and reqwest client (Loki and notifiers).
+//! - [`retry`]: the one backoff with jitter and `Retry-After` reader (Loki and notifiers).
+//! - [`secret`]: the one secret type (Loki credentials, notifier URLs and keys).
 
 pub mod aggregate;
 pub mod alert;
@@ -26,6 +29,7 @@ pub mod config;
 pub mod evaluate;
 pub mod event;
 pub mod generate;
+pub mod http;
 pub mod input;
 pub mod loki;
 pub mod metrics;
@@ -33,6 +37,8 @@ pub mod pipeline;
 pub mod quality;
 pub mod replay;
 pub mod report;
+pub mod retry;
+pub mod secret;
 pub mod serve;
 mod sys;
 pub mod telemetry;

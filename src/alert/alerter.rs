@@ -8,27 +8,21 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::alertmanager::AlertmanagerState;
-use super::config::{check_secret_url, AlertConfig, MessageConfig, Secret};
+use super::config::{AlertConfig, MessageConfig};
 use super::error::AlertError;
 use super::explain::Explainer;
 use super::message::Message;
-use super::outbox::{http_client, Auth, DeliveryStats, Outbox, StatsSnapshot, Target};
+use super::notifier::{self, Notifier};
+use super::outbox::{http_client, DeliveryStats, Outbox, StatsSnapshot};
 use super::policy::{Notice, NoticeKind, PodObservation, Policy, PolicyStats};
 use super::redact::Redactor;
-use super::{slack, webhook};
 
-/// How a notifier renders messages.
+/// A notifier with its outbox running.
 #[derive(Debug)]
-enum Render {
-    Slack,
-    Webhook,
-    Alertmanager(AlertmanagerState),
-}
-
-#[derive(Debug)]
-struct Notifier {
-    render: Render,
+struct Running {
+    /// Renders the payloads.
+    notifier: Box<dyn Notifier>,
+    /// Delivers them.
     outbox: Outbox,
 }
 
@@ -48,7 +42,7 @@ pub struct Alerter {
     message: MessageConfig,
     redactor: Arc<Redactor>,
     explainer: Option<Explainer>,
-    notifiers: Vec<Notifier>,
+    notifiers: Vec<Running>,
     held_back_seen: u64,
 }
 
@@ -57,57 +51,19 @@ impl Alerter {
     /// Must run inside a tokio runtime.
     pub fn new(cfg: &AlertConfig) -> Result<Self, AlertError> {
         cfg.validate()?;
-        cfg.check_secrets()?;
-        let client = http_client(cfg.delivery.request_timeout)?;
-        let mut notifiers = Vec::new();
-        let mut add = |name, render, target| {
-            let outbox = Outbox::spawn(name, client.clone(), target, &cfg.delivery);
-            notifiers.push(Notifier { render, outbox });
-        };
-        if let Some(s) = &cfg.slack {
-            let url = s.webhook_url.resolve("slack.webhook_url")?;
-            check_secret_url("slack.webhook_url", &url)?;
-            add(
-                "slack",
-                Render::Slack,
-                Target {
-                    url,
-                    auth: Auth::None,
-                },
-            );
-        }
-        if let Some(w) = &cfg.webhook {
-            let url = w.url.resolve("webhook.url")?;
-            check_secret_url("webhook.url", &url)?;
-            let auth = match &w.bearer_token {
-                Some(t) => Auth::Bearer(t.resolve("webhook.bearer_token")?),
-                None => Auth::None,
-            };
-            add("webhook", Render::Webhook, Target { url, auth });
-        }
-        if let Some(am) = &cfg.alertmanager {
-            let auth = match (&am.username, &am.password) {
-                (Some(user), Some(p)) => Auth::Basic {
-                    user: user.clone(),
-                    password: p.resolve("alertmanager.password")?,
-                },
-                _ => Auth::None,
-            };
-            let url = Secret::new(AlertmanagerState::endpoint(&am.url));
-            let render = Render::Alertmanager(AlertmanagerState::new(am.clone()));
-            add("alertmanager", render, Target { url, auth });
-        }
+        let setups = notifier::configured(cfg)?;
         let explainer = match &cfg.explain {
-            Some(ex) => {
-                let key = ex
-                    .api_key
-                    .as_ref()
-                    .map(|k| k.resolve("explain.api_key"))
-                    .transpose()?;
-                Some(Explainer::new(ex, key, http_client(ex.timeout)?))
-            }
+            Some(ex) => Some(Explainer::new(ex, ex.api_key()?, http_client(ex.timeout)?)),
             None => None,
         };
+        let client = http_client(cfg.delivery.request_timeout)?;
+        let notifiers = setups
+            .into_iter()
+            .map(|s| Running {
+                outbox: Outbox::spawn(s.notifier.name(), client.clone(), s.target, &cfg.delivery),
+                notifier: s.notifier,
+            })
+            .collect();
         Ok(Self {
             policy: Policy::new(cfg.policy.clone()),
             message: cfg.message.clone(),
@@ -154,17 +110,11 @@ impl Alerter {
         let messages = self.prepare(&notices).await;
         for n in &mut self.notifiers {
             for (notice, msg) in notices.iter().zip(&messages) {
-                let payload = match &mut n.render {
-                    Render::Slack => slack::render(msg),
-                    Render::Webhook => webhook::render(msg),
-                    Render::Alertmanager(am) => am.on_message(msg, now_ns),
-                };
+                let payload = n.notifier.render(msg, now_ns);
                 push(n, notice, payload);
             }
-            if let Render::Alertmanager(am) = &mut n.render {
-                if let Some(payload) = am.repost(now_ns) {
-                    n.outbox.push(payload);
-                }
+            if let Some(payload) = n.notifier.repost(now_ns) {
+                n.outbox.push(payload);
             }
         }
         messages.len()
@@ -224,7 +174,7 @@ impl Alerter {
     }
 }
 
-fn push(n: &Notifier, notice: &Notice, payload: Value) {
+fn push(n: &Running, notice: &Notice, payload: Value) {
     if n.outbox.push(payload) {
         if let Notice::Group { alerts, .. } = notice {
             n.outbox

@@ -9,9 +9,32 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::config::AlertmanagerConfig;
+use super::config::{AlertConfig, AlertmanagerConfig};
+use super::error::AlertError;
 use super::message::{Message, PodView};
+use super::notifier::{Notifier, Setup};
+use super::outbox::{Auth, Target};
 use super::policy::NoticeKind;
+use crate::secret::Secret;
+
+/// `[alertmanager]`: the `/api/v2/alerts` endpoint and optional basic auth.
+pub(super) fn setup(cfg: &AlertConfig) -> Result<Option<Setup>, AlertError> {
+    let Some(am) = &cfg.alertmanager else {
+        return Ok(None);
+    };
+    let auth = match (&am.username, &am.password) {
+        (Some(user), Some(p)) => Auth::Basic {
+            user: user.clone(),
+            password: p.resolve("alertmanager.password")?,
+        },
+        _ => Auth::None,
+    };
+    let url = Secret::new(AlertmanagerState::endpoint(&am.url));
+    Ok(Some(Setup {
+        notifier: Box::new(AlertmanagerState::new(am.clone())),
+        target: Target { url, auth },
+    }))
+}
 
 /// The alerts Alertmanager should currently know about, and when they were last posted.
 #[derive(Debug)]
@@ -34,34 +57,6 @@ impl AlertmanagerState {
     /// The `/api/v2/alerts` URL for a base URL.
     pub fn endpoint(base: &str) -> String {
         format!("{}/api/v2/alerts", base.trim_end_matches('/'))
-    }
-
-    /// The body to post for `msg` (a JSON array of alerts).
-    pub fn on_message(&mut self, msg: &Message, now_ns: i64) -> Value {
-        let mut alerts = Vec::with_capacity(msg.pods.len());
-        for pod in &msg.pods {
-            let key = (pod.namespace.clone(), pod.pod.clone());
-            let alert = self.alert(msg, pod);
-            if msg.kind == NoticeKind::Resolved {
-                self.active.remove(&key);
-            } else {
-                self.active.insert(key, alert.clone());
-            }
-            alerts.push(alert);
-        }
-        self.last_post_ns = Some(now_ns);
-        Value::Array(alerts)
-    }
-
-    /// Every active alert again, when `repost_every` has passed since the last post.
-    pub fn repost(&mut self, now_ns: i64) -> Option<Value> {
-        let every = i64::try_from(self.cfg.repost_every.as_nanos()).unwrap_or(i64::MAX);
-        let due = self.last_post_ns.is_none_or(|t| now_ns - t >= every);
-        if self.active.is_empty() || !due {
-            return None;
-        }
-        self.last_post_ns = Some(now_ns);
-        Some(Value::Array(self.active.values().cloned().collect()))
     }
 
     fn alert(&self, msg: &Message, pod: &PodView) -> Value {
@@ -105,5 +100,39 @@ impl AlertmanagerState {
             }
         }
         alert
+    }
+}
+
+impl Notifier for AlertmanagerState {
+    fn name(&self) -> &'static str {
+        "alertmanager"
+    }
+
+    /// The body to post for `msg` (a JSON array of alerts).
+    fn render(&mut self, msg: &Message, now_ns: i64) -> Value {
+        let mut alerts = Vec::with_capacity(msg.pods.len());
+        for pod in &msg.pods {
+            let key = (pod.namespace.clone(), pod.pod.clone());
+            let alert = self.alert(msg, pod);
+            if msg.kind == NoticeKind::Resolved {
+                self.active.remove(&key);
+            } else {
+                self.active.insert(key, alert.clone());
+            }
+            alerts.push(alert);
+        }
+        self.last_post_ns = Some(now_ns);
+        Value::Array(alerts)
+    }
+
+    /// Every active alert again, when `repost_every` has passed since the last post.
+    fn repost(&mut self, now_ns: i64) -> Option<Value> {
+        let every = i64::try_from(self.cfg.repost_every.as_nanos()).unwrap_or(i64::MAX);
+        let due = self.last_post_ns.is_none_or(|t| now_ns - t >= every);
+        if self.active.is_empty() || !due {
+            return None;
+        }
+        self.last_post_ns = Some(now_ns);
+        Some(Value::Array(self.active.values().cloned().collect()))
     }
 }

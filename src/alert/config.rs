@@ -5,13 +5,13 @@
 //! URLs, passwords, API keys) are written inline, or read from `{ env = "VAR" }` or
 //! `{ file = "/path" }`, and never shown by `Debug`.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::error::AlertError;
+use crate::secret::{Secret, SecretSource};
 
 /// Everything alerting needs; a self-contained section (`[alerting]` in the service config).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -50,11 +50,7 @@ pub struct PolicyConfig {
     pub enter_score: f32,
     /// How long the score must stay at or above `enter_score` before the pod is anomalous;
     /// one minute means two consecutive one-minute windows.
-    #[serde(
-        default = "default_enter_for",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_enter_for", with = "humantime_serde")]
     pub enter_for: Duration,
     /// Also anomalous at once when one window holds this many anomalous lines (0 = off).
     #[serde(default)]
@@ -63,18 +59,10 @@ pub struct PolicyConfig {
     #[serde(default = "default_resolve_score")]
     pub resolve_score: f32,
     /// ...for this long (a crash-looping pod logs in bursts minutes apart).
-    #[serde(
-        default = "default_resolve_for",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_resolve_for", with = "humantime_serde")]
     pub resolve_for: Duration,
     /// A still-anomalous pod is announced again at most this often.
-    #[serde(
-        default = "default_renotify_every",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_renotify_every", with = "humantime_serde")]
     pub renotify_every: Duration,
     /// Pods turning anomalous together are grouped, and messages capped.
     #[serde(default)]
@@ -122,11 +110,7 @@ pub struct StormConfig {
     #[serde(default = "default_cluster_pods")]
     pub cluster_pods: usize,
     /// How far back pods that turned anomalous count towards a storm.
-    #[serde(
-        default = "default_storm_window",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_storm_window", with = "humantime_serde")]
     pub window: Duration,
     /// Messages per minute at most, all kinds together; the rest is held back and retried.
     #[serde(default = "default_max_per_minute")]
@@ -204,32 +188,16 @@ pub struct DeliveryConfig {
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// First wait after a 5xx or network error; doubles per attempt, with jitter.
-    #[serde(
-        default = "default_initial_backoff",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_initial_backoff", with = "humantime_serde")]
     pub initial_backoff: Duration,
     /// Longest wait between two attempts (also caps a `Retry-After`).
-    #[serde(
-        default = "default_max_backoff",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_max_backoff", with = "humantime_serde")]
     pub max_backoff: Duration,
     /// Timeout of one HTTP request.
-    #[serde(
-        default = "default_request_timeout",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
     /// On shutdown, how long the outboxes may take to flush.
-    #[serde(
-        default = "default_drain_deadline",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_drain_deadline", with = "humantime_serde")]
     pub drain_deadline: Duration,
 }
 
@@ -300,11 +268,7 @@ pub struct AlertmanagerConfig {
     pub severity: String,
     /// Active alerts are re-posted this often so Alertmanager keeps them firing
     /// (keep it below Alertmanager's `resolve_timeout`, 5 minutes by default).
-    #[serde(
-        default = "default_repost_every",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_repost_every", with = "humantime_serde")]
     pub repost_every: Duration,
 }
 
@@ -340,11 +304,7 @@ pub struct ExplainConfig {
     /// API key sent as `Authorization: Bearer …`: a secret (Ollama needs none).
     pub api_key: Option<SecretSource>,
     /// The alert waits at most this long for the explanation, then goes without it.
-    #[serde(
-        default = "default_explain_timeout",
-        deserialize_with = "duration",
-        serialize_with = "ser_duration"
-    )]
+    #[serde(default = "default_explain_timeout", with = "humantime_serde")]
     pub timeout: Duration,
 }
 
@@ -353,109 +313,6 @@ fn default_explain_model() -> String {
 }
 fn default_explain_timeout() -> Duration {
     Duration::from_secs(8)
-}
-
-/// Where a secret comes from: inline, an environment variable, or a file.
-#[derive(Clone, Deserialize)]
-#[serde(untagged)]
-pub enum SecretSource {
-    /// `{ env = "SLACK_WEBHOOK_URL" }`.
-    Env {
-        /// The variable's name.
-        env: String,
-    },
-    /// `{ file = "/run/secrets/slack" }`: the file's content, trimmed.
-    File {
-        /// The file's path.
-        file: PathBuf,
-    },
-    /// The secret written in the config itself.
-    Inline(String),
-}
-
-impl Serialize for SecretSource {
-    /// `{ env = "VAR" }` and `{ file = "/path" }` as written; an inline secret as `<redacted>`.
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        match self {
-            Self::Env { env } => {
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("env", env)?;
-                m.end()
-            }
-            Self::File { file } => {
-                let mut m = s.serialize_map(Some(1))?;
-                m.serialize_entry("file", file)?;
-                m.end()
-            }
-            Self::Inline(_) => s.serialize_str("<redacted>"),
-        }
-    }
-}
-
-impl fmt::Debug for SecretSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Env { env } => write!(f, "Env({env})"),
-            Self::File { file } => write!(f, "File({})", file.display()),
-            Self::Inline(_) => f.write_str("Inline([redacted])"),
-        }
-    }
-}
-
-impl SecretSource {
-    /// Reads the secret; `key` names the setting in errors.
-    pub fn resolve(&self, key: &str) -> Result<Secret, AlertError> {
-        let secret_err = |reason: String| AlertError::Secret {
-            key: key.to_string(),
-            reason,
-        };
-        let value = match self {
-            Self::Inline(s) => s.clone(),
-            Self::Env { env } => std::env::var(env)
-                .map_err(|e| secret_err(format!("environment variable {env}: {e}")))?,
-            Self::File { file } => std::fs::read_to_string(file)
-                .map_err(|e| secret_err(format!("{}: {e}", file.display())))?
-                .trim()
-                .to_string(),
-        };
-        if value.is_empty() {
-            return Err(secret_err("it is empty".into()));
-        }
-        Ok(Secret(value))
-    }
-}
-
-/// A resolved secret: shown only through [`Secret::expose`], never by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-/// Reads a duration written as `"90s"`, `"5m"`, `"1h 30m"`.
-fn ser_duration<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&humantime::format_duration(*d).to_string())
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
 impl AlertConfig {
@@ -488,25 +345,9 @@ impl AlertConfig {
     /// does before it starts: an unset variable or `webhook_url = "not-a-url"` fails here,
     /// naming the key. Only configured notifiers are checked.
     pub fn check_secrets(&self) -> Result<(), AlertError> {
-        if let Some(s) = &self.slack {
-            check_secret_url(
-                "slack.webhook_url",
-                &s.webhook_url.resolve("slack.webhook_url")?,
-            )?;
-        }
-        if let Some(w) = &self.webhook {
-            check_secret_url("webhook.url", &w.url.resolve("webhook.url")?)?;
-            if let Some(t) = &w.bearer_token {
-                t.resolve("webhook.bearer_token")?;
-            }
-        }
-        if let Some(am) = &self.alertmanager {
-            if let Some(p) = &am.password {
-                p.resolve("alertmanager.password")?;
-            }
-        }
-        if let Some(k) = self.explain.as_ref().and_then(|ex| ex.api_key.as_ref()) {
-            k.resolve("explain.api_key")?;
+        super::notifier::configured(self)?;
+        if let Some(ex) = &self.explain {
+            ex.api_key()?;
         }
         Ok(())
     }
@@ -536,6 +377,14 @@ impl AlertConfig {
             positive("explain.timeout", ex.timeout)?;
         }
         Ok(())
+    }
+}
+
+impl ExplainConfig {
+    /// Reads `explain.api_key`, when set.
+    pub(crate) fn api_key(&self) -> Result<Option<Secret>, AlertError> {
+        let key = self.api_key.as_ref();
+        Ok(key.map(|k| k.resolve("explain.api_key")).transpose()?)
     }
 }
 
@@ -602,6 +451,14 @@ impl MessageConfig {
 }
 
 impl DeliveryConfig {
+    /// How a 5xx or network error waits: `initial_backoff` doubling up to `max_backoff`.
+    pub(crate) fn backoff(&self) -> crate::retry::Backoff {
+        crate::retry::Backoff {
+            base: self.initial_backoff,
+            max: self.max_backoff,
+        }
+    }
+
     fn validate(&self) -> Result<(), AlertError> {
         if self.outbox_capacity == 0 {
             return Err(AlertError::config(

@@ -38,6 +38,15 @@ pub enum AlertError {
     Replay(String),
 }
 
+impl From<crate::secret::SecretError> for AlertError {
+    fn from(e: crate::secret::SecretError) -> Self {
+        Self::Secret {
+            key: e.key,
+            reason: e.reason,
+        }
+    }
+}
+
 impl AlertError {
     /// A [`AlertError::Config`] for `key`.
     pub(crate) fn config(key: &str, reason: impl Into<String>) -> Self {

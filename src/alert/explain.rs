@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::config::{ExplainConfig, Secret};
+use super::config::ExplainConfig;
 use super::message::Message;
+use crate::secret::Secret;
 
 /// Longest explanation kept, in characters.
 const MAX_CHARS: usize = 400;

@@ -8,7 +8,8 @@
 //! - `dependency`: lines -> the other workload they blame, if any.
 //! - `redact`: masks secrets before any line leaves the process.
 //! - `message`: a notice made ready to render (redacted lines, links, times).
-//! - `slack`, `alertmanager`, `webhook`: one renderer per notifier.
+//! - `notifier`: the `Notifier` trait (name, wire format) and the list of notifiers.
+//! - `slack`, `alertmanager`, `webhook`: one file per notifier: its setup and payloads.
 //! - `explain`: optional two-sentence likely cause from an OpenAI-compatible LLM endpoint.
 //! - `outbox`: bounded queues with retry, backoff, `Retry-After` and a drain deadline.
 //! - `alerter`: wires the above; `preview`: plays a file on log time (`replay --alerts`), a preview of what `serve` sends.
@@ -23,6 +24,7 @@ mod error;
 mod explain;
 mod message;
 mod minutes;
+mod notifier;
 mod outbox;
 pub mod policy;
 mod preview;
@@ -34,7 +36,7 @@ pub use alerter::{Alerter, NotifierReport};
 pub use category::{classify, Category};
 pub use config::{
     AlertConfig, AlertmanagerConfig, DeliveryConfig, ExplainConfig, MessageConfig, PolicyConfig,
-    RedactConfig, Secret, SecretSource, SlackConfig, StormConfig, WebhookConfig,
+    RedactConfig, SlackConfig, StormConfig, WebhookConfig,
 };
 pub use dependency::Workloads;
 pub use error::{AlertError, DeliveryError};

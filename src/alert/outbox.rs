@@ -9,25 +9,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::config::{DeliveryConfig, Secret};
+use super::config::DeliveryConfig;
 use super::error::{AlertError, DeliveryError};
 use super::redact::redact_url;
+use crate::retry::retry_after;
+use crate::secret::Secret;
 
-/// Builds the HTTP client every notifier shares, with rustls on the ring provider.
+/// Builds the HTTP client every notifier shares (see [`crate::http::client`]).
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, AlertError> {
-    // a provider may already be installed (by us or the embedding program): that is fine
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .user_agent(concat!("loganomaly/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| AlertError::Client(e.without_url().to_string()))
+    crate::http::client(timeout).map_err(|e| AlertError::Client(e.to_string()))
 }
 
 /// How requests authenticate.
@@ -223,7 +217,7 @@ impl Worker {
                     return;
                 }
                 Err(DeliveryError::RateLimited(d)) => d.min(self.cfg.max_backoff),
-                Err(DeliveryError::Transient(_)) => self.backoff(attempt),
+                Err(DeliveryError::Transient(_)) => self.cfg.backoff().delay(attempt - 1, None),
             };
             if attempt == max {
                 break;
@@ -244,17 +238,6 @@ impl Worker {
             attempts = max,
             "notification not delivered: out of attempts"
         );
-    }
-
-    /// `initial * 2^(attempt-1)`, capped, with "equal jitter" (half fixed, half random).
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .cfg
-            .initial_backoff
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let d = exp.min(self.cfg.max_backoff);
-        let half = d / 2;
-        half + half.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
     }
 
     async fn attempt(&self, payload: &Value) -> Result<(), DeliveryError> {
@@ -291,16 +274,4 @@ impl Worker {
             body,
         })
     }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by Slack or Alertmanager).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs))
 }

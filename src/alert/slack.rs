@@ -6,7 +6,11 @@
 
 use serde_json::{json, Value};
 
+use super::config::AlertConfig;
+use super::error::AlertError;
 use super::message::{short_time, Message, PodView};
+use super::notifier::{secret_url, Setup, Stateless};
+use super::outbox::{Auth, Target};
 use super::policy::{NoticeKind, Scope};
 
 /// Slack's limit on header text.
@@ -20,6 +24,22 @@ pub const MAX_PAYLOAD_CHARS: usize = 12_000;
 
 /// Pods listed by name in a grouped message.
 const LIST_PODS: usize = 20;
+
+/// `[slack]`: one Block Kit message per notice to the webhook URL (a secret, checked).
+pub(super) fn setup(cfg: &AlertConfig) -> Result<Option<Setup>, AlertError> {
+    let Some(s) = &cfg.slack else {
+        return Ok(None);
+    };
+    let target = Target {
+        url: secret_url(&s.webhook_url, "slack.webhook_url")?,
+        auth: Auth::None,
+    };
+    let notifier = Box::new(Stateless {
+        name: "slack",
+        render,
+    });
+    Ok(Some(Setup { notifier, target }))
+}
 
 /// The Slack payload for `msg`.
 pub fn render(msg: &Message) -> Value {

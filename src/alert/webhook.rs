@@ -25,7 +25,11 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::config::AlertConfig;
+use super::error::AlertError;
 use super::message::{Message, PodView};
+use super::notifier::{secret_url, Setup, Stateless};
+use super::outbox::{Auth, Target};
 use super::policy::{NoticeKind, Scope};
 
 /// The webhook payload (see the module docs for an example).
@@ -48,6 +52,27 @@ pub struct WebhookPayload<'a> {
     pub explanation: Option<&'a str>,
     /// The pods, most anomalous first.
     pub alerts: &'a [PodView],
+}
+
+/// `[webhook]`: one [`WebhookPayload`] per notice to the URL (a secret, checked), with an
+/// optional bearer token.
+pub(super) fn setup(cfg: &AlertConfig) -> Result<Option<Setup>, AlertError> {
+    let Some(w) = &cfg.webhook else {
+        return Ok(None);
+    };
+    let url = secret_url(&w.url, "webhook.url")?;
+    let auth = match &w.bearer_token {
+        Some(t) => Auth::Bearer(t.resolve("webhook.bearer_token")?),
+        None => Auth::None,
+    };
+    let notifier = Box::new(Stateless {
+        name: "webhook",
+        render,
+    });
+    Ok(Some(Setup {
+        notifier,
+        target: Target { url, auth },
+    }))
 }
 
 /// The payload for `msg`.

@@ -1,39 +1,22 @@
-//! Credentials and TLS: where secrets come from, and how they stay out of logs.
+//! Credentials: where secrets come from, and how they stay out of logs.
 //!
-//! A secret is read once from a file or an environment variable into a [`Secret`], whose
-//! `Debug` and `Display` print only `<redacted>`; errors and logs name the *source*
+//! A secret is read once from a file or an environment variable into a
+//! [`crate::secret::Secret`], whose `Debug` and `Display` print only `<redacted>`; errors
+//! and logs name the *source*
 //! ("file /var/run/secrets/loki/token", "env LOGANOMALY_LOKI_TOKEN").
 
-use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 
 use super::config::LokiConfig;
 use super::error::LokiError;
+use crate::secret::Secret;
 
 /// Environment variable holding the basic-auth password when no file is given.
 pub const PASSWORD_ENV: &str = "LOGANOMALY_LOKI_PASSWORD";
 /// Environment variable holding the bearer token when no file is given.
 pub const TOKEN_ENV: &str = "LOGANOMALY_LOKI_TOKEN";
-
-/// A secret string that never prints.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for building a header.
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// The credentials sent to Loki, with where they came from.
 #[derive(Debug, Clone)]
@@ -63,7 +46,7 @@ impl Credentials {
                     format!("file {}", p.display()),
                 ),
                 None => (
-                    Secret(env(PASSWORD_ENV).unwrap_or_default()),
+                    Secret::new(env(PASSWORD_ENV).unwrap_or_default()),
                     format!("env {PASSWORD_ENV}"),
                 ),
             };
@@ -83,7 +66,7 @@ impl Credentials {
         }
         match env(TOKEN_ENV).filter(|t| !t.trim().is_empty()) {
             Some(t) => Ok(Self::Bearer {
-                token: Secret(t.trim().to_string()),
+                token: Secret::new(t.trim()),
                 source: format!("token from env {TOKEN_ENV}"),
             }),
             None => Ok(Self::None),
@@ -133,11 +116,10 @@ impl Credentials {
 
 /// Reads a secret file, trimming the trailing newline editors and `kubectl` leave.
 fn read_secret(path: &Path, key: &str) -> Result<Secret, LokiError> {
-    let s = std::fs::read_to_string(path).map_err(|e| LokiError::Config {
+    Secret::from_file(path).map_err(|e| LokiError::Config {
         key: key.into(),
         message: format!("cannot read {}: {e}", path.display()),
-    })?;
-    Ok(Secret(s.trim().to_string()))
+    })
 }
 
 /// Standard base64 with padding (for basic auth; a dependency for 10 lines is not worth it).
@@ -160,37 +142,6 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// The rustls client configuration shared by HTTP and the websocket: system roots plus
-/// the configured CA file, with the ring crypto provider.
-pub(crate) fn tls_config(cfg: &LokiConfig) -> Result<Arc<rustls::ClientConfig>, LokiError> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
-    if let Some(path) = &cfg.ca_file {
-        let certs = CertificateDer::pem_file_iter(path)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| LokiError::Config {
-                key: "ca_file".into(),
-                message: format!("{}: {e}", path.display()),
-            })?;
-        let (added, _) = roots.add_parsable_certificates(certs);
-        if added == 0 {
-            return Err(LokiError::Config {
-                key: "ca_file".into(),
-                message: format!("{}: no usable certificate", path.display()),
-            });
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| LokiError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ pub struct LokiConfig {
     #[serde(default = "default_mode")]
     pub mode: Mode,
     /// History read at start, e.g. `15m` to warm up or train a model; `0s` starts at now.
-    #[serde(default, with = "duration_serde")]
+    #[serde(default, with = "humantime_serde")]
     pub backfill: Duration,
     /// File where each selector's watermark is kept, so that a restart resumes where the
     /// last run stopped instead of `backfill` back: lines logged while the service was down
@@ -70,36 +70,36 @@ pub struct LokiConfig {
     /// With `state_file`: the most history read on start; a resume point older than this
     /// is brought forward (with a warning saying how much is skipped), so a service that
     /// was down for a week does not replay the week.
-    #[serde(default = "default_max_catch_up", with = "duration_serde")]
+    #[serde(default = "default_max_catch_up", with = "humantime_serde")]
     pub max_catch_up: Duration,
     /// How far the complete (query_range) window trails now: a line that reaches Loki
     /// later than this after its own timestamp is outside the exactly-once guarantee.
-    #[serde(default = "default_settle", with = "duration_serde")]
+    #[serde(default = "default_settle", with = "humantime_serde")]
     pub settle: Duration,
     /// How often the window is advanced in `poll` mode.
-    #[serde(default = "default_poll_interval", with = "duration_serde")]
+    #[serde(default = "default_poll_interval", with = "humantime_serde")]
     pub poll_interval: Duration,
     /// How often, in `tail` mode, the tail is reconciled against `query_range`.
-    #[serde(default = "default_reconcile_interval", with = "duration_serde")]
+    #[serde(default = "default_reconcile_interval", with = "humantime_serde")]
     pub reconcile_interval: Duration,
     /// Entries per `query_range` page; at most Loki's `max_entries_limit_per_query`.
     #[serde(default = "default_page_limit")]
     pub page_limit: u32,
     /// Timeout to establish a TCP/TLS connection.
-    #[serde(default = "default_connect_timeout", with = "duration_serde")]
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
     /// Timeout of one `query_range` request, body included.
-    #[serde(default = "default_request_timeout", with = "duration_serde")]
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
     /// A tail that sends nothing (not even a ping; Loki pings every second) for this long
     /// is considered dead and reconnected.
-    #[serde(default = "default_tail_idle_timeout", with = "duration_serde")]
+    #[serde(default = "default_tail_idle_timeout", with = "humantime_serde")]
     pub tail_idle_timeout: Duration,
     /// First delay before reconnecting after an error; doubles up to `backoff_max`.
-    #[serde(default = "default_backoff_min", with = "duration_serde")]
+    #[serde(default = "default_backoff_min", with = "humantime_serde")]
     pub backoff_min: Duration,
     /// Longest delay between reconnection attempts.
-    #[serde(default = "default_backoff_max", with = "duration_serde")]
+    #[serde(default = "default_backoff_max", with = "humantime_serde")]
     pub backoff_max: Duration,
     /// `i/n`: keep only the streams whose label-set hash falls in shard `i` of `n`, so `n`
     /// replicas (e.g. a StatefulSet's ordinals) split the streams with no coordination.
@@ -243,6 +243,14 @@ impl LokiConfig {
         }
     }
 
+    /// How reconnects and retried queries wait: `backoff_min` doubling up to `backoff_max`.
+    pub fn backoff(&self) -> crate::retry::Backoff {
+        crate::retry::Backoff {
+            base: self.backoff_min,
+            max: self.backoff_max,
+        }
+    }
+
     /// Checks every setting; the error names the bad key.
     pub fn validate(&self) -> Result<(), LokiError> {
         let bad = |key: &str, message: String| {
@@ -367,22 +375,6 @@ impl std::fmt::Debug for LokiConfig {
             .field("max_catch_up", &self.max_catch_up)
             .field("shard", &self.shard)
             .finish_non_exhaustive()
-    }
-}
-
-/// serde for durations as human strings (`"250ms"`, `"15m"`), via `humantime`.
-mod duration_serde {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
     }
 }
 

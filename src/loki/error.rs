@@ -90,12 +90,24 @@ pub enum LokiError {
     /// The tail went silent (no frame, no ping) for longer than `tail_idle_timeout`.
     #[error("tail silent for {0:?} (Loki pings every second): reconnecting")]
     TailIdle(Duration),
-    /// A CA file could not be read or used.
+    /// TLS or the HTTP client could not be set up.
     #[error("TLS: {0}")]
     Tls(String),
     /// A task of the source ended abnormally (a bug): the source stops.
     #[error("internal error of the Loki source: {0}")]
     Internal(String),
+}
+
+impl From<crate::http::HttpError> for LokiError {
+    fn from(e: crate::http::HttpError) -> Self {
+        match e {
+            crate::http::HttpError::CaFile(message) => Self::Config {
+                key: "ca_file".into(),
+                message,
+            },
+            other => Self::Tls(other.to_string()),
+        }
+    }
 }
 
 impl LokiError {

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::RETRY_AFTER;
 use reqwest::Url;
 
 use super::auth::Credentials;
@@ -36,11 +35,9 @@ impl Client {
         creds: &Credentials,
         tls: Arc<rustls::ClientConfig>,
     ) -> Result<Self, LokiError> {
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured((*tls).clone())
+        let http = crate::http::builder(&tls, cfg.request_timeout)
             .default_headers(creds.headers(cfg.tenant.as_deref())?)
             .connect_timeout(cfg.connect_timeout)
-            .timeout(cfg.request_timeout)
             .build()
             .map_err(|e| LokiError::Tls(chain(&e)))?;
         Ok(Self {
@@ -126,7 +123,7 @@ impl Client {
             .await
             .map_err(|e| connect(&shown, &e))?;
         let status = resp.status();
-        let retry_after = retry_after(&resp);
+        let retry_after = crate::retry::retry_after(resp.headers());
         let body = self.body(resp, &shown).await?;
         if status.is_success() {
             return Ok((shown, body));
@@ -242,12 +239,6 @@ fn short(body: &[u8]) -> String {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
     }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is rare from Loki and ignored).
-fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
-    let v = resp.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// Reads `[start, end)` of one selector completely, page by page.

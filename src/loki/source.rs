@@ -7,12 +7,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rand::Rng;
 use reqwest::header::HeaderMap;
 use tokio::sync::mpsc::Sender;
 use tokio::task::JoinSet;
 
-use super::auth::{self, Credentials};
+use super::auth::Credentials;
 use super::config::{LokiConfig, Mode};
 use super::error::LokiError;
 use super::ledger::{Catalog, Claim, Item, Ledger};
@@ -22,6 +21,7 @@ use super::stats::LokiStats;
 use super::tail::{Tail, TailParams};
 use crate::event::LogLine;
 use crate::input::floor_char_boundary;
+use crate::retry::Retries;
 
 /// What [`run`] builds before it connects.
 struct Prepared {
@@ -36,7 +36,7 @@ struct Prepared {
 fn prepare(cfg: &LokiConfig) -> Result<Prepared, LokiError> {
     cfg.validate()?;
     let creds = Credentials::resolve(cfg, |k| std::env::var(k).ok())?;
-    let tls = auth::tls_config(cfg)?;
+    let tls = crate::http::tls_config(cfg.ca_file.as_deref())?;
     let client = Client::new(cfg, &creds, Arc::clone(&tls))?;
     let headers = creds.headers(cfg.tenant.as_deref())?;
     Ok(Prepared {
@@ -219,7 +219,7 @@ async fn read_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError
         Mode::Poll => cfg.poll_interval,
         Mode::Tail => cfg.reconcile_interval,
     };
-    let mut backoff = Backoff::new(cfg);
+    let mut backoff = Retries::new(cfg.backoff());
     let mut ever_ok = false;
     loop {
         match read_window(&shared, &lane, &mut backoff, &mut ever_ok).await {
@@ -247,7 +247,7 @@ async fn read_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError
 async fn read_window(
     shared: &Shared,
     lane: &Lane,
-    backoff: &mut Backoff,
+    backoff: &mut Retries,
     ever_ok: &mut bool,
 ) -> Result<Flow, LokiError> {
     let end = now_ns().saturating_sub(nanos(shared.cfg.settle));
@@ -283,7 +283,7 @@ async fn read_window(
 
 /// The tail: reconnects forever; what it misses, the reader finds.
 async fn tail_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError> {
-    let mut backoff = Backoff::new(&shared.cfg);
+    let mut backoff = Retries::new(shared.cfg.backoff());
     let mut ever_ok = false;
     loop {
         let e = match tail_once(&shared, &lane, &mut backoff, &mut ever_ok).await {
@@ -300,7 +300,7 @@ async fn tail_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError
 async fn tail_once(
     shared: &Shared,
     lane: &Lane,
-    backoff: &mut Backoff,
+    backoff: &mut Retries,
     ever_ok: &mut bool,
 ) -> Result<Flow, LokiError> {
     let cfg = &shared.cfg;
@@ -428,7 +428,7 @@ fn retry_or_fail(
     shared: &Shared,
     e: LokiError,
     ever_ok: bool,
-    backoff: &mut Backoff,
+    backoff: &mut Retries,
     what: &str,
 ) -> Result<Duration, LokiError> {
     let fatal = match &e {
@@ -444,39 +444,6 @@ fn retry_or_fail(
     Ok(wait)
 }
 
-/// Exponential backoff with jitter, honouring `Retry-After`.
-struct Backoff {
-    min: Duration,
-    max: Duration,
-    attempt: u32,
-}
-
-impl Backoff {
-    fn new(cfg: &LokiConfig) -> Self {
-        Self {
-            min: cfg.backoff_min,
-            max: cfg.backoff_max,
-            attempt: 0,
-        }
-    }
-
-    fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
-    /// The next wait: `min * 2^attempt` capped at `max`, jittered to 50–100 %, and never
-    /// shorter than what the server asked for.
-    fn next(&mut self, retry_after: Option<Duration>) -> Duration {
-        let base = self
-            .min
-            .saturating_mul(1 << self.attempt.min(20))
-            .min(self.max);
-        self.attempt += 1;
-        let jittered = base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
-        jittered.max(retry_after.unwrap_or_default())
-    }
-}
-
 /// Now, in Unix nanoseconds.
 fn now_ns() -> i64 {
     SystemTime::now()
@@ -487,24 +454,4 @@ fn now_ns() -> i64 {
 /// A duration in nanoseconds, saturated.
 pub(super) fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_caps_jitters_and_honours_retry_after() {
-        let mut cfg = LokiConfig::new("http://l");
-        cfg.backoff_min = Duration::from_millis(100);
-        cfg.backoff_max = Duration::from_secs(1);
-        let mut b = Backoff::new(&cfg);
-        let waits: Vec<Duration> = (0..8).map(|_| b.next(None)).collect();
-        assert!(waits[0] >= Duration::from_millis(50) && waits[0] <= Duration::from_millis(100));
-        assert!(waits.iter().all(|w| *w <= Duration::from_secs(1)));
-        assert!(waits[7] >= Duration::from_millis(500));
-        assert_eq!(b.next(Some(Duration::from_secs(3))), Duration::from_secs(3));
-        b.reset();
-        assert!(b.next(None) <= Duration::from_millis(100));
-    }
 }
