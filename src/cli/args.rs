@@ -29,12 +29,36 @@ pub struct ConfigArgs {
     pub config: Option<PathBuf>,
 }
 
+/// `--format`: the input file formats.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormatArg {
+    /// Sniff the first bytes of the input.
+    Auto,
+    /// A Loki `query_range` JSON response (`resultType: streams`).
+    Loki,
+    /// `logcli query --output=jsonl`: one `{"labels","line","timestamp"}` object a line.
+    Jsonl,
+    /// Plain text, one log line a line.
+    Text,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Auto => Format::Auto,
+            FormatArg::Loki => Format::Loki,
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Text => Format::Text,
+        }
+    }
+}
+
 /// Input options shared by every command that reads logs.
 #[derive(Args)]
 pub struct InputArgs {
     /// Input format; `auto` sniffs the first bytes.
     #[arg(long, value_enum, default_value = "auto")]
-    format: Format,
+    format: FormatArg,
     /// Count and skip bad records instead of stopping at the first one.
     #[arg(long)]
     skip_invalid: bool,
@@ -50,7 +74,7 @@ impl InputArgs {
             bail!("--max-line-bytes must be at least 64");
         }
         Ok(ReadOptions {
-            format: self.format,
+            format: self.format.into(),
             skip_invalid: self.skip_invalid,
             max_line_bytes: self.max_line_bytes,
             ..ReadOptions::default()

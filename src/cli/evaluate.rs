@@ -10,10 +10,56 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use loganomaly::aggregate::PodWindows;
-use loganomaly::evaluate::{self, recorded};
+use loganomaly::evaluate::{self, recorded, DatasetName, Mode, Split};
 use loganomaly_model::TrainParams;
 
 use super::args::{ThreadsArg, SAMPLE};
+
+/// `evaluate <DATASET>`: which data set to evaluate on.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DatasetArg {
+    /// Blue Gene/L supercomputer logs, labelled per line.
+    Bgl,
+    /// Hadoop file system logs, labelled per block.
+    Hdfs,
+    /// TrainTicket pod logs with injected faults (Nezha, FSE'23).
+    Nezha,
+    /// The bundled sample with its labels file.
+    Sample,
+    /// Loghub-2k's labelled templates of each system: how well lines of one kind share a
+    /// template (grouping accuracy), not anomaly detection.
+    Loghub,
+}
+
+impl From<DatasetArg> for DatasetName {
+    fn from(d: DatasetArg) -> Self {
+        match d {
+            DatasetArg::Bgl => DatasetName::Bgl,
+            DatasetArg::Hdfs => DatasetName::Hdfs,
+            DatasetArg::Nezha => DatasetName::Nezha,
+            DatasetArg::Sample => DatasetName::Sample,
+            DatasetArg::Loghub => DatasetName::Loghub,
+        }
+    }
+}
+
+/// `evaluate --mode`: how the model learns from the first part.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    /// Only lines labelled normal (a healthy week).
+    Clean,
+    /// Every line, anomalies included.
+    Unsupervised,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Clean => Mode::Clean,
+            ModeArg::Unsupervised => Mode::Unsupervised,
+        }
+    }
+}
 
 /// `evaluate --split`.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -24,18 +70,27 @@ enum SplitArg {
     Uniform,
 }
 
+impl From<SplitArg> for Split {
+    fn from(s: SplitArg) -> Self {
+        match s {
+            SplitArg::Time => Split::Time,
+            SplitArg::Uniform => Split::Uniform,
+        }
+    }
+}
+
 /// Options of `loganomaly evaluate`.
 #[derive(Args)]
 pub struct EvaluateArgs {
     /// The labelled data set.
     #[arg(value_enum)]
-    dataset: evaluate::DatasetName,
+    dataset: DatasetArg,
     /// Folder of the shared data sets (bgl/, hdfs/, k8s-nezha/).
     #[arg(long, default_value = "../shared/datasets", value_name = "DIR")]
     data_dir: PathBuf,
     /// Training mode; both by default.
     #[arg(long, value_enum)]
-    mode: Option<evaluate::Mode>,
+    mode: Option<ModeArg>,
     /// Share of the lines, oldest first, to learn from; the rest is scored (default: 0.5,
     /// for nezha 0.1: its faults are grouped by kind, and a later split leaves only the
     /// resource faults and the exceptions that log nothing).
@@ -93,21 +148,42 @@ pub struct EvaluateArgs {
 /// Evaluates in each mode asked for and prints the figures; fails on a regression
 /// against `--check`.
 pub fn run(a: EvaluateArgs) -> Result<ExitCode> {
-    if a.dataset == evaluate::DatasetName::Loghub {
-        return grouping_cmd(&a);
+    let dataset = DatasetName::from(a.dataset);
+    if dataset == DatasetName::Loghub {
+        return loghub(&a);
     }
-    let corpus = a
-        .dataset
+    let corpus = dataset
         .load(&a.data_dir, Path::new(SAMPLE))
-        .with_context(|| format!("cannot read the {} data set", a.dataset.key()))?;
-    let opts = evaluate::Options {
-        train_fraction: a
-            .train_fraction
-            .unwrap_or(a.dataset.default_train_fraction()),
-        split: match a.split {
-            SplitArg::Time => evaluate::Split::Time,
-            SplitArg::Uniform => evaluate::Split::Uniform,
-        },
+        .with_context(|| format!("cannot read the {} data set", dataset.key()))?;
+    let opts = options(&a, dataset);
+    let modes = match a.mode {
+        Some(m) => vec![m.into()],
+        None => vec![Mode::Clean, Mode::Unsupervised],
+    };
+    let mut results = Vec::new();
+    for mode in modes {
+        let e = evaluate::evaluate(&corpus, mode, &opts)?;
+        if !a.json {
+            println!("{}", evaluate::print::render(&e));
+        }
+        results.push(e);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    let measured: Vec<_> = results
+        .iter()
+        .map(|e| (e.mode.key(), recorded::figures(e)))
+        .collect();
+    record(&a, &measured)?;
+    check_recorded(&a, &measured)
+}
+
+/// The evaluation settings from the flags.
+fn options(a: &EvaluateArgs, dataset: DatasetName) -> evaluate::Options {
+    evaluate::Options {
+        train_fraction: a.train_fraction.unwrap_or(dataset.default_train_fraction()),
+        split: a.split.into(),
         params: TrainParams {
             seed: a.seed,
             contamination: a.contamination,
@@ -122,43 +198,11 @@ pub fn run(a: EvaluateArgs) -> Result<ExitCode> {
             max_minutes: a.window_max_minutes,
             learn_rate: a.learn_rate,
         },
-    };
-    let modes = match a.mode {
-        Some(m) => vec![m],
-        None => vec![evaluate::Mode::Clean, evaluate::Mode::Unsupervised],
-    };
-    let mut results = Vec::new();
-    for mode in modes {
-        let e = evaluate::evaluate(&corpus, mode, &opts)?;
-        if !a.json {
-            println!("{}", evaluate::print::render(&e));
-        }
-        results.push(e);
     }
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
-    }
-    if let Some(path) = &a.record {
-        let mut table = recorded::load(path)?;
-        for e in &results {
-            recorded::record(
-                &mut table,
-                &record_key(&a),
-                e.mode.key(),
-                &recorded::figures(e),
-            );
-        }
-        recorded::save(path, &table)?;
-    }
-    let measured: Vec<_> = results
-        .iter()
-        .map(|e| (e.mode.key(), recorded::figures(e)))
-        .collect();
-    check_recorded(&a, &measured)
 }
 
 /// `evaluate loghub`: grouping accuracy of the templates, per system and mean.
-fn grouping_cmd(a: &EvaluateArgs) -> Result<ExitCode> {
+fn loghub(a: &EvaluateArgs) -> Result<ExitCode> {
     use evaluate::grouping;
     let dir = a.data_dir.join("loghub-2k");
     let systems = grouping::measure(&dir)
@@ -171,21 +215,29 @@ fn grouping_cmd(a: &EvaluateArgs) -> Result<ExitCode> {
         writeln!(out, "{}", evaluate::print::grouping(&systems, mean))?;
     }
     let measured = [("templates", vec![recorded::higher("mean_accuracy", mean)])];
-    if let Some(path) = &a.record {
-        let mut table = recorded::load(path)?;
-        for (mode, figures) in &measured {
-            recorded::record(&mut table, &record_key(a), mode, figures);
-        }
-        recorded::save(path, &table)?;
-    }
+    record(a, &measured)?;
     check_recorded(a, &measured)
+}
+
+/// With `--record FILE`: writes the measured figures into FILE, keeping the others.
+fn record(a: &EvaluateArgs, measured: &[(&str, Vec<recorded::Figure>)]) -> Result<()> {
+    let Some(path) = &a.record else {
+        return Ok(());
+    };
+    let mut table = recorded::load(path)?;
+    for (mode, figures) in measured {
+        recorded::record(&mut table, &record_key(a), mode, figures);
+    }
+    recorded::save(path, &table)?;
+    Ok(())
 }
 
 /// The data set's key in the recorded-figures file: a uniform split is recorded apart.
 fn record_key(a: &EvaluateArgs) -> String {
+    let key = DatasetName::from(a.dataset).key();
     match a.split {
-        SplitArg::Time => a.dataset.key().to_string(),
-        SplitArg::Uniform => format!("{}_uniform", a.dataset.key()),
+        SplitArg::Time => key.to_string(),
+        SplitArg::Uniform => format!("{key}_uniform"),
     }
 }
 

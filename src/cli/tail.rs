@@ -17,6 +17,26 @@ use loganomaly_model::Model;
 use super::args::{ModelArgs, ThreadsArg};
 use super::score::ScoreRecord;
 
+/// `tail --mode`: how lines are read from Loki.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    /// Poll `query_range` over a window trailing "now" by `settle`: complete and cheap,
+    /// latency about `settle + poll_interval`.
+    Poll,
+    /// Websocket tail for sub-second latency, reconciled against `query_range` so that
+    /// lines the tail lost are scored late rather than never.
+    Tail,
+}
+
+impl From<ModeArg> for loki::Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Poll => loki::Mode::Poll,
+            ModeArg::Tail => loki::Mode::Tail,
+        }
+    }
+}
+
 /// Options of `loganomaly tail`. Secrets come from `--password-file`/`--token-file` or the
 /// environment (`LOGANOMALY_LOKI_PASSWORD`, `LOGANOMALY_LOKI_TOKEN`), never from a flag.
 #[derive(Args)]
@@ -29,7 +49,7 @@ pub struct TailArgs {
     selectors: Vec<String>,
     /// `poll`: complete, a few seconds behind; `tail`: sub-second, reconciled by polling.
     #[arg(long, value_enum, default_value = "poll")]
-    mode: loki::Mode,
+    mode: ModeArg,
     /// History to read first, e.g. `15m`.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "0s")]
     backfill: Duration,
@@ -73,7 +93,7 @@ impl TailArgs {
         if !self.selectors.is_empty() {
             c.selectors = self.selectors.clone();
         }
-        c.mode = self.mode;
+        c.mode = self.mode.into();
         c.backfill = self.backfill;
         c.shard = self.shard.unwrap_or_default();
         c.tenant = self.tenant.clone();

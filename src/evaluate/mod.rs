@@ -187,7 +187,7 @@ impl Corpus {
 }
 
 /// Which data set to evaluate on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DatasetName {
     /// Blue Gene/L supercomputer logs, labelled per line.
@@ -245,7 +245,7 @@ impl DatasetName {
 }
 
 /// How the model learns from the first part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Only lines labelled normal (a healthy week).
