@@ -11,16 +11,17 @@ mod nezha;
 pub mod print;
 pub mod recorded;
 mod sessions;
+pub mod units;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::eval::{unit_quality, UnitQuality};
 use loganomaly_model::{Model, ModelError, TokenWeight, TrainParams, Trainer};
 pub use nezha::{FaultOutcome, PodAlerts};
 pub use sessions::SessionSummary;
+use units::{unit_quality, UnitQuality};
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]
