@@ -19,12 +19,15 @@
 
 pub mod aggregate;
 pub mod alert;
+#[cfg(feature = "lab")]
 pub mod bench;
 pub mod bundled;
 pub mod config;
 pub mod eval;
+#[cfg(feature = "lab")]
 pub mod evaluate;
 pub mod event;
+#[cfg(feature = "lab")]
 pub mod generate;
 pub mod input;
 pub mod loki;

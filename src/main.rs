@@ -13,7 +13,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use cli::args::{ConfigArgs, ThreadsArg};
-use cli::{bench, evaluate, generate, replay, score, serve, tail, train};
+#[cfg(feature = "lab")]
+use cli::{bench, evaluate, generate};
+use cli::{replay, score, serve, tail, train};
 
 /// Finds the pods of a Kubernetes cluster that started logging something abnormal.
 ///
@@ -37,6 +39,7 @@ enum Command {
     /// Learn a model from a log file.
     Train(train::TrainArgs),
     /// Write a synthetic Kubernetes log file with labelled incidents.
+    #[cfg(feature = "lab")]
     Generate(generate::GenerateArgs),
     /// Run the service: read Loki, export per-pod scores on /metrics, serve /api/v1/pods.
     Serve(serve::ServeArgs),
@@ -47,8 +50,10 @@ enum Command {
     Tail(tail::TailArgs),
     /// Measure detection quality on a labelled data set: learn from the older part, score
     /// the rest, print precision, recall, F1, ROC-AUC and PR-AUC per labelled unit.
+    #[cfg(feature = "lab")]
     Evaluate(evaluate::EvaluateArgs),
     /// Measure replay throughput and peak memory on a generated file (and the Python baseline).
+    #[cfg(feature = "lab")]
     Bench(bench::BenchArgs),
 }
 
@@ -61,9 +66,13 @@ impl Command {
             Command::Train(a) => a.threads,
             Command::Serve(a) => a.threads,
             Command::Tail(a) => a.threads,
+            #[cfg(feature = "lab")]
             Command::Evaluate(a) => a.threads,
+            #[cfg(feature = "lab")]
             Command::Bench(a) => a.threads,
-            Command::Generate(_) | Command::CheckConfig(_) => ThreadsArg::default(),
+            #[cfg(feature = "lab")]
+            Command::Generate(_) => ThreadsArg::default(),
+            Command::CheckConfig(_) => ThreadsArg::default(),
         }
     }
 }
@@ -98,11 +107,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay(a) => replay::run(a),
         Command::Score(a) => score::run(a),
         Command::Train(a) => train::run(a),
+        #[cfg(feature = "lab")]
         Command::Generate(a) => generate::run(a),
         Command::Serve(a) => serve::run(a.config),
         Command::CheckConfig(a) => serve::check_config(a),
         Command::Tail(a) => tail::run(a),
+        #[cfg(feature = "lab")]
         Command::Evaluate(a) => evaluate::run(a),
+        #[cfg(feature = "lab")]
         Command::Bench(a) => bench::run(a),
     }
 }

@@ -3,8 +3,11 @@
 //! commands and dispatches to them; the pipelines themselves live in the library.
 
 pub mod args;
+#[cfg(feature = "lab")]
 pub mod bench;
+#[cfg(feature = "lab")]
 pub mod evaluate;
+#[cfg(feature = "lab")]
 pub mod generate;
 pub mod replay;
 pub mod score;
