@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use loganomaly::input;
-use loganomaly_model::{TrainParams, Trainer};
+use loganomaly::input::{self, ReadStats};
+use loganomaly_model::{Model, TrainParams, Trainer};
 
 use super::args::{InputArgs, ThreadsArg, SAMPLE};
 
@@ -73,34 +73,9 @@ fn parse_time(s: &str) -> Result<i64, String> {
 
 /// Trains on the input and writes the model to `--out`.
 pub fn run(a: TrainArgs) -> Result<ExitCode> {
-    let params = TrainParams {
-        contamination: a.contamination,
-        trees: a.trees,
-        subsample: a.subsample,
-        seed: a.seed,
-        min_df: a.min_df,
-        info_weight: a.info_weight,
-        known_weight: a.known_weight,
-        calibration: a.calibration,
-        session_key: a.session_key,
-        ..TrainParams::default()
-    };
-    let mut trainer = Trainer::new(params)?;
+    let mut trainer = Trainer::new(params(&a))?;
     let start = Instant::now();
-    let bar = progress_bar();
-    let until = a.until.unwrap_or(i64::MAX);
-    let stats = input::read_path(&a.input, &a.read.options()?, &mut |line| {
-        if line.ts_ns >= until {
-            return Ok(());
-        }
-        trainer.add(&line.line);
-        if trainer.lines() % 16_384 == 0 {
-            bar.set_position(trainer.lines());
-        }
-        Ok(())
-    })
-    .with_context(|| "no model written")?;
-    bar.finish_and_clear();
+    let stats = read(&a, &mut trainer)?;
     let source = a.input.display().to_string();
     let empty = trainer.empty_lines();
     let model = trainer.finish(&source)?;
@@ -123,6 +98,48 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     if empty > 0 {
         println!("skipped {empty} lines with no token (blank or punctuation only)");
     }
+    say_what_was_learnt(&model);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The model settings from the flags.
+fn params(a: &TrainArgs) -> TrainParams {
+    TrainParams {
+        contamination: a.contamination,
+        trees: a.trees,
+        subsample: a.subsample,
+        seed: a.seed,
+        min_df: a.min_df,
+        info_weight: a.info_weight,
+        known_weight: a.known_weight,
+        calibration: a.calibration,
+        session_key: a.session_key.clone(),
+        ..TrainParams::default()
+    }
+}
+
+/// Feeds the input's lines before `--until` to the trainer, with a progress spinner.
+fn read(a: &TrainArgs, trainer: &mut Trainer) -> Result<ReadStats> {
+    let bar = progress_bar();
+    let until = a.until.unwrap_or(i64::MAX);
+    let stats = input::read_path(&a.input, &a.read.options()?, &mut |line| {
+        if line.ts_ns >= until {
+            return Ok(());
+        }
+        trainer.add(&line.line);
+        if trainer.lines() % 16_384 == 0 {
+            bar.set_position(trainer.lines());
+        }
+        Ok(())
+    })
+    .with_context(|| "no model written")?;
+    bar.finish_and_clear();
+    Ok(stats)
+}
+
+/// Prints the sessions and templates the model learnt, and warns when a session key
+/// matched no line.
+fn say_what_was_learnt(model: &Model) {
     match (&model.meta.params.session_key, &model.session) {
         (Some(_), Some(s)) => println!(
             "sessions: learnt from {} training sessions, session threshold {:.4}",
@@ -138,7 +155,6 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         "templates: {} learnt (token sequences whose words mostly agree share one)",
         model.featurizer.templates.mined_templates()
     );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A spinner counting the lines read, on standard error.
