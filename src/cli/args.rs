@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use loganomaly::input::{Format, ReadOptions};
-use loganomaly_model::Model;
+use loganomaly_model::{Model, TrainParams};
 
 /// The bundled sample, replayed when no file is named.
 pub const SAMPLE: &str = "dataset/sample-loki-logs.json";
@@ -107,6 +107,21 @@ impl ModelArgs {
             None => Ok((loganomaly::bundled::model()?, "bundled".to_string())),
         }
     }
+}
+
+/// Model settings shared by `train` and `evaluate`: threshold calibration and sessions.
+#[derive(Args)]
+pub struct LearnArgs {
+    /// Share of the lines learnt from, the latest, held out to calibrate the threshold on
+    /// later lines (0 = off: leave-one-out only).
+    #[arg(long, default_value_t = TrainParams::default().calibration, value_name = "SHARE")]
+    pub calibration: f64,
+    /// A regular expression naming the session of a line (e.g. `blk_-?\d+` for HDFS
+    /// blocks, or `request_id=(\S+)`: its first group, else its whole match): the model
+    /// also learns how sessions are made (their mix of templates and line scores) and
+    /// scores each session, not only each line.
+    #[arg(long, value_name = "REGEX")]
+    pub session_key: Option<String>,
 }
 
 /// Whether standard input is piped or redirected from a file (not a terminal, not

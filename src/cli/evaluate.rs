@@ -13,7 +13,7 @@ use loganomaly::aggregate::PodWindows;
 use loganomaly::evaluate::{self, recorded, DatasetName, Mode, Split};
 use loganomaly_model::TrainParams;
 
-use super::args::{ThreadsArg, SAMPLE};
+use super::args::{LearnArgs, ThreadsArg, SAMPLE};
 
 /// `evaluate <DATASET>`: which data set to evaluate on.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -124,16 +124,8 @@ pub struct EvaluateArgs {
     /// Share of the score kept by lines made only of known tokens (see `train --help`).
     #[arg(long, default_value_t = TrainParams::default().known_weight)]
     known_weight: f32,
-    /// Share of the lines learnt from, the latest, held out to calibrate the threshold on
-    /// later lines (0 = off: leave-one-out only).
-    #[arg(long, default_value_t = TrainParams::default().calibration, value_name = "SHARE")]
-    calibration: f64,
-    /// A regular expression naming the session of a line (e.g. `blk_-?\d+` for HDFS
-    /// blocks, or `request_id=(\S+)`: its first group, else its whole match): the model
-    /// also learns how sessions are made (their mix of templates and line scores) and
-    /// scores each session, not only each line.
-    #[arg(long, value_name = "REGEX")]
-    session_key: Option<String>,
+    #[command(flatten)]
+    learn: LearnArgs,
     /// Longest burst window of a quiet pod, in minutes, for nezha (`[pods]
     /// window_max_minutes`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
@@ -189,8 +181,8 @@ fn options(a: &EvaluateArgs, dataset: DatasetName) -> evaluate::Options {
             contamination: a.contamination,
             info_weight: a.info_weight,
             known_weight: a.known_weight,
-            calibration: a.calibration,
-            session_key: a.session_key.clone(),
+            calibration: a.learn.calibration,
+            session_key: a.learn.session_key.clone(),
             ..TrainParams::default()
         },
         show_top: a.show_top,

@@ -11,7 +11,7 @@ use clap::Args;
 use loganomaly::input::{self, ReadStats};
 use loganomaly_model::{Model, TrainParams, Trainer};
 
-use super::args::{InputArgs, ThreadsArg, SAMPLE};
+use super::args::{InputArgs, LearnArgs, ThreadsArg, SAMPLE};
 
 /// Options of `loganomaly train`.
 #[derive(Args)]
@@ -47,16 +47,8 @@ pub struct TrainArgs {
     /// lower values rank lines with a never-seen word above new mixes of familiar words.
     #[arg(long, default_value_t = TrainParams::default().known_weight)]
     known_weight: f32,
-    /// Share of the lines learnt from, the latest, held out to calibrate the threshold on
-    /// later lines (0 = off: leave-one-out only).
-    #[arg(long, default_value_t = TrainParams::default().calibration, value_name = "SHARE")]
-    calibration: f64,
-    /// A regular expression naming the session of a line (e.g. `blk_-?\d+` for HDFS
-    /// blocks, or `request_id=(\S+)`: its first group, else its whole match): the model
-    /// also learns how sessions are made (their mix of templates and line scores) and
-    /// scores each session, not only each line.
-    #[arg(long, value_name = "REGEX")]
-    session_key: Option<String>,
+    #[command(flatten)]
+    learn: LearnArgs,
     /// Learn only from lines before this time (RFC 3339 or Unix nanoseconds), e.g. the end
     /// of a period known to be healthy.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
@@ -112,8 +104,8 @@ fn params(a: &TrainArgs) -> TrainParams {
         min_df: a.min_df,
         info_weight: a.info_weight,
         known_weight: a.known_weight,
-        calibration: a.calibration,
-        session_key: a.session_key.clone(),
+        calibration: a.learn.calibration,
+        session_key: a.learn.session_key.clone(),
         ..TrainParams::default()
     }
 }
