@@ -12,7 +12,7 @@ use ndarray::ArrayView2;
 use loganomaly::aggregate::{AggregateParams, Aggregator};
 use loganomaly::event::{LogLine, ScoredLine};
 use loganomaly::input::{read, ReadOptions};
-use loganomaly::replay::{run_batches, RunOptions};
+use loganomaly::replay::{run, RunOptions};
 use loganomaly_model::normalise::{normalise, Tokens};
 use loganomaly_model::{Scratch, DIMS};
 
@@ -129,7 +129,7 @@ fn stages(c: &mut Criterion) {
 
 /// The whole replay of the sample file: parse, score and consume, as `loganomaly replay`.
 fn replay(c: &mut Criterion) {
-    let model = loganomaly::bundled::model().expect("bundled model loads");
+    let model = std::sync::Arc::new(loganomaly::bundled::model().expect("bundled model loads"));
     let mut g = c.benchmark_group("replay");
     g.sample_size(10);
     g.throughput(Throughput::Elements(100_000));
@@ -137,9 +137,9 @@ fn replay(c: &mut Criterion) {
         b.iter(|| {
             let mut anomalous = 0u64;
             let opts = RunOptions::default();
-            run_batches(Path::new(SAMPLE), &model, &opts, |batch, scores| {
-                anomalous += scores.iter().filter(|&&s| s >= model.threshold).count() as u64;
-                black_box(batch.len());
+            run(Path::new(SAMPLE), model.clone(), &opts, |s| {
+                anomalous += u64::from(s.anomalous);
+                black_box(&s);
                 Ok(())
             })
             .unwrap();

@@ -12,13 +12,15 @@
 //! - [`loki`]: the live source: Loki `query_range` polling and websocket tail, every line
 //!   exactly once, with backfill, reconnects, backpressure and sharding.
 //! - [`bundled`]: the model trained on the sample, compiled in, used when none is named.
+//! - [`pipeline`]: the one wiring of every command: source thread, rayon scorer, sink.
 //! - [`aggregate`]: per-pod statistics (burst score per minute, peaks, top lines).
-//! - [`replay`]: wires the stages for a file: a reader thread, rayon scoring, a consumer.
+//! - [`replay`]: a file through the pipeline into the per-pod report.
 //! - [`report`]: the replay report: what was read, how fast, which pods and why.
-//! - [`eval`]: labels files and streaming quality against them, for the replay report.
+//! - [`quality`]: labels files and streaming quality against them, for the replay report.
 //! - [`serve`]: the long-running service: scoring stage, HTTP endpoints, model lifecycle.
 //! - [`config`]: the service's TOML configuration, checked once at start-up.
 //! - [`metrics`]: the Prometheus metrics: per-pod scores and the service's own health.
+//! - [`telemetry`]: the service's own events, each logged and counted in one place.
 //! - [`alert`]: alert policy, Slack/Alertmanager/webhook notifiers, redaction, delivery.
 //!
 //! With the feature `lab` (on by default), the offline tools the service does not need:
@@ -34,7 +36,6 @@ pub mod alert;
 pub mod bench;
 pub mod bundled;
 pub mod config;
-pub mod eval;
 #[cfg(feature = "lab")]
 pub mod evaluate;
 pub mod event;
@@ -43,7 +44,10 @@ pub mod generate;
 pub mod input;
 pub mod loki;
 pub mod metrics;
+pub mod pipeline;
+pub mod quality;
 pub mod replay;
 pub mod report;
 pub mod serve;
 mod sys;
+pub mod telemetry;

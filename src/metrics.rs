@@ -74,25 +74,25 @@ pub struct Metrics {
     pod_lines: Family<PodLabels, Counter>,
     pod_anomalous: Family<PodLabels, Counter>,
     /// Lines received from the source.
-    pub lines_ingested: Counter,
+    pub(crate) lines_ingested: Counter,
     /// Lines scored by the model.
-    pub lines_scored: Counter,
+    pub(crate) lines_scored: Counter,
     /// Lines shed without scoring (should stay 0).
-    pub lines_dropped: Counter,
+    pub(crate) lines_dropped: Counter,
     /// Reconnections to Loki.
-    pub loki_reconnects: Counter,
+    pub(crate) loki_reconnects: Counter,
     /// Entries Loki reported as dropped from its tail.
-    pub loki_dropped_entries: Counter,
+    pub(crate) loki_dropped_entries: Counter,
     /// Failed writes of the Loki state file (a restart would resume from an older point).
-    pub loki_state_save_failures: Counter,
+    pub(crate) loki_state_save_failures: Counter,
     /// Now minus the timestamp of the line being scored.
-    pub ingest_lag_seconds: FloatGauge,
+    pub(crate) ingest_lag_seconds: FloatGauge,
     /// Time to score one batch.
-    pub scoring_duration_seconds: Histogram,
+    pub(crate) scoring_duration_seconds: Histogram,
     /// Whether the log source is connected (1) or not (0).
-    pub source_up: Gauge,
+    pub(crate) source_up: Gauge,
     /// Pods currently tracked.
-    pub pods_tracked: Gauge,
+    pub(crate) pods_tracked: Gauge,
     model_info: Family<ModelLabels, Gauge>,
     model_threshold: FloatGauge,
     model_trained_timestamp: FloatGauge,
@@ -307,6 +307,11 @@ impl Metrics {
         )
         .map_or(0.0, |t| t.unix_timestamp_nanos() as f64 / 1e9);
         self.model_trained_timestamp.set(trained);
+    }
+
+    /// Lines scored since start (what `loganomaly_lines_scored_total` shows).
+    pub fn lines_scored(&self) -> u64 {
+        self.lines_scored.get()
     }
 
     /// Updates a pod's series from its statistics (counters grow by its `new_*` counts).

@@ -1,11 +1,11 @@
-//! Runs a file through the pipeline: a reader thread parses while rayon scores batches.
+//! A file through the pipeline: `loganomaly replay`'s report and the plain run `score` uses.
 
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use crate::event::{LogLine, ScoredLine};
-use crate::input::{read_path, ReadError, ReadOptions, ReadStats, SinkError};
+use crate::event::ScoredLine;
+use crate::input::{ReadOptions, SinkError};
+use crate::pipeline::{self, Batch, Options, Scorer, Source, Summary};
 use loganomaly_model::Model;
 
 /// How to run a file through the pipeline.
@@ -29,160 +29,47 @@ impl Default for RunOptions {
     }
 }
 
-/// What a run did.
-#[derive(Debug)]
-pub struct RunSummary {
-    /// Reader counts (complete when the read finished, else lines only).
-    pub read: ReadStats,
-    /// Wall time from start to the last line scored.
-    pub elapsed: Duration,
-    /// The error that stopped the read early; the lines before it were scored.
-    pub error: Option<ReadError>,
-}
+impl RunOptions {
+    /// The scorer of `model` at this run's threshold.
+    pub fn scorer(&self, model: Arc<Model>) -> Scorer {
+        Scorer::new(model, self.threshold)
+    }
 
-impl AsRef<str> for LogLine {
-    fn as_ref(&self) -> &str {
-        &self.line
+    /// The pipeline settings of a file run: every line is scored, no deadline.
+    fn pipeline(&self) -> Options {
+        Options {
+            batch_lines: self.batch_lines,
+            ..Options::default()
+        }
+    }
+
+    fn source(&self, path: &Path) -> Source {
+        Source::File {
+            path: path.to_path_buf(),
+            read: self.read.clone(),
+        }
     }
 }
 
-/// Reads `path`, scores every line with `model` and hands each to `on_scored` in order.
+/// Reads `path`, scores every line through the pipeline and hands each to `on_scored` in
+/// order.
 ///
 /// A read error ends the run but is returned in the summary, after every line read before
 /// it has been scored: nothing already read is lost. An error from `on_scored` stops the
 /// run and is returned as the error.
 pub fn run(
     path: &Path,
-    model: &Model,
+    model: Arc<Model>,
     opts: &RunOptions,
     mut on_scored: impl FnMut(ScoredLine) -> Result<(), SinkError>,
-) -> Result<RunSummary, SinkError> {
-    let threshold = opts.threshold.unwrap_or(model.threshold);
-    run_batches(path, model, opts, |batch, scores| {
-        for (log, &score) in batch.drain(..).zip(scores) {
-            let anomalous = score >= threshold;
-            on_scored(ScoredLine {
-                log,
-                score,
-                anomalous,
-            })?;
-        }
-        Ok(())
-    })
-}
-
-/// A batch of lines with their scores, or why it could not be scored.
-type Scored = Result<(Vec<LogLine>, Vec<f32>), SinkError>;
-
-/// Batches handed back to the reader, which frees their lines on its own thread (the
-/// allocator is fastest when memory is freed by the thread that took it).
-const RECYCLED: usize = 4;
-
-/// Like [`run`], a batch at a time: `consume` gets each batch (in file order) with one
-/// score per line. Three stages overlap: a reader thread parses, a scorer thread scores
-/// each batch on rayon, and the calling thread consumes. What `consume` leaves in the
-/// batch is dropped on the reader thread.
-pub fn run_batches(
-    path: &Path,
-    model: &Model,
-    opts: &RunOptions,
-    mut consume: impl FnMut(&mut Vec<LogLine>, &[f32]) -> Result<(), SinkError>,
-) -> Result<RunSummary, SinkError> {
-    let start = Instant::now();
-    let (line_tx, line_rx) = sync_channel::<Vec<LogLine>>(4);
-    let (scored_tx, scored_rx) = sync_channel::<Scored>(2);
-    let (back_tx, back_rx) = sync_channel::<Vec<LogLine>>(RECYCLED);
-    let batch_lines = opts.batch_lines.max(1);
-    std::thread::scope(|scope| {
-        let reader =
-            scope.spawn(move || read_batches(path, &opts.read, batch_lines, line_tx, back_rx));
-        let scorer = scope.spawn(move || {
-            for batch in line_rx {
-                let mut scores = Vec::with_capacity(batch.len());
-                let scored = match model.score_batch(&batch, &mut scores) {
-                    Ok(()) => Ok((batch, scores)),
-                    Err(e) => Err(e.into()),
-                };
-                if scored_tx.send(scored).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut lines = 0u64;
-        let mut consumer_error = None;
-        for scored in &scored_rx {
-            let step = scored.and_then(|(mut batch, scores)| {
-                lines += batch.len() as u64;
-                let done = consume(&mut batch, &scores);
-                // a full return channel only means the batch is freed here instead
-                let _ = back_tx.try_send(batch);
-                done
-            });
-            if let Err(e) = step {
-                consumer_error = Some(e);
-                break;
-            }
-        }
-        drop(scored_rx);
-        let _ = scorer.join();
-        let read = reader
-            .join()
-            .unwrap_or_else(|_| Err(ReadError::Sink("the reader thread panicked".into())));
-        if let Some(e) = consumer_error {
-            return Err(e);
-        }
-        Ok(summary(read, lines, start.elapsed()))
-    })
-}
-
-/// The reader thread: parses `path` into batches; lines of returned batches are freed here.
-fn read_batches(
-    path: &Path,
-    read: &ReadOptions,
-    batch_lines: usize,
-    tx: SyncSender<Vec<LogLine>>,
-    back: Receiver<Vec<LogLine>>,
-) -> Result<ReadStats, ReadError> {
-    let fresh = || match back.try_recv() {
-        Ok(mut used) => {
-            used.clear();
-            used
-        }
-        Err(_) => Vec::with_capacity(batch_lines),
-    };
-    let mut batch = fresh();
-    let result = read_path(path, read, &mut |line: LogLine| {
-        batch.push(line);
-        if batch.len() >= batch_lines {
-            let full = std::mem::replace(&mut batch, fresh());
-            tx.send(full).map_err(|_| "scoring stopped")?;
-        }
-        Ok(())
-    });
-    if !batch.is_empty() {
-        // the consumer may have stopped; then these lines are not wanted
-        let _ = tx.send(batch);
-    }
-    result
-}
-
-/// The summary of a run whose reader ended with `read` after `lines` were consumed.
-fn summary(read: Result<ReadStats, ReadError>, lines: u64, elapsed: Duration) -> RunSummary {
-    match read {
-        Ok(stats) => RunSummary {
-            read: stats,
-            elapsed,
-            error: None,
-        },
-        Err(error) => RunSummary {
-            read: ReadStats {
-                lines,
-                ..ReadStats::default()
-            },
-            elapsed,
-            error: Some(error),
-        },
-    }
+) -> Result<Summary, SinkError> {
+    let mut sink = |b: &mut Batch| b.lines.drain(..).try_for_each(&mut on_scored);
+    pipeline::run(
+        opts.source(path),
+        &mut opts.scorer(model),
+        &mut sink,
+        &opts.pipeline(),
+    )
 }
 
 /// What `loganomaly replay` shows besides the run itself.
@@ -202,7 +89,7 @@ pub struct ReportOptions {
 pub enum ReplayError {
     /// The labels file is unreadable.
     #[error(transparent)]
-    Labels(#[from] crate::eval::LabelsError),
+    Labels(#[from] crate::quality::LabelsError),
     /// The run was stopped by its consumer.
     #[error("{0}")]
     Stopped(SinkError),
@@ -214,13 +101,13 @@ pub enum ReplayError {
 /// Replays `path` through the pipeline and builds the per-pod report.
 pub fn report(
     path: &Path,
-    model: &Model,
+    model: &Arc<Model>,
     model_origin: &str,
     run_opts: &RunOptions,
     opts: &ReportOptions,
 ) -> Result<crate::report::ReplayReport, ReplayError> {
     use crate::aggregate::{AggregateParams, Aggregator};
-    use crate::eval::{Confusion, Labels};
+    use crate::quality::{Confusion, Labels};
     use crate::report::{Evaluation, ModelSummary, ReplayReport, SessionsReport};
 
     let labels_file = match (&opts.labels, opts.no_labels) {
@@ -234,15 +121,8 @@ pub fn report(
     let mut confusion = Confusion::new(threshold);
     let mut anomalous_lines = 0u64;
     let mut sessions = loganomaly_model::Sessions::for_model(model).map_err(ReplayError::Model)?;
-    let summary = run_batches(path, model, run_opts, |batch, scores| {
-        // the lines go back into the batch, to be freed on the reader thread
-        let lines = std::mem::replace(batch, Vec::with_capacity(scores.len()));
-        for (log, &score) in lines.into_iter().zip(scores) {
-            let scored = ScoredLine {
-                log,
-                score,
-                anomalous: score >= threshold,
-            };
+    let mut sink = |batch: &mut Batch| {
+        for scored in &batch.lines {
             anomalous_lines += u64::from(scored.anomalous);
             if let Some(labels) = &labels {
                 let known = labels
@@ -250,14 +130,19 @@ pub fn report(
                     .is_some();
                 confusion.add(scored.score, known);
             }
-            agg.add(&scored);
+            agg.add(scored);
             if let Some(sessions) = &mut sessions {
                 sessions.add(&scored.log.line, scored.score);
             }
-            batch.push(scored.log);
         }
         Ok(())
-    })
+    };
+    let summary = pipeline::run(
+        run_opts.source(path),
+        &mut run_opts.scorer(Arc::clone(model)),
+        &mut sink,
+        &run_opts.pipeline(),
+    )
     .map_err(ReplayError::Stopped)?;
 
     let sessions = match (sessions, &model.session) {

@@ -7,8 +7,8 @@ use serde::Serialize;
 use crate::alert::{Category, Workloads};
 
 use crate::aggregate::{Aggregator, TopLine, BURST_THRESHOLD};
-use crate::eval::Quality;
 use crate::input::ReadStats;
+use crate::quality::Quality;
 use loganomaly_model::{describe, Model, ScoredSession, TokenWeight};
 
 /// A whole replay run, for humans ([`fmt::Display`]) or machines (JSON).

@@ -61,7 +61,15 @@ fn run_at(lines: &[String], rate: usize, secs: u64) -> Run {
     );
     let (tx, rx) = tokio::sync::mpsc::channel::<LogLine>(loganomaly::serve::service::CHANNEL_LINES);
     let stage_shared = Arc::clone(&shared);
-    let worker = std::thread::spawn(move || stage::run(rx, stage_shared, StageConfig::default()));
+    let source = loganomaly::pipeline::Source::Channel(rx);
+    let worker = std::thread::spawn(move || {
+        stage::run(
+            source,
+            stage_shared,
+            StageConfig::default(),
+            Default::default(),
+        )
+    });
     // the poller notes when the scored count moves
     let done = Arc::new(AtomicBool::new(false));
     let poll_shared = Arc::clone(&shared);
@@ -71,7 +79,7 @@ fn run_at(lines: &[String], rate: usize, secs: u64) -> Run {
         let mut seen = Vec::new();
         let mut last = 0;
         while !poll_done.load(Ordering::Relaxed) {
-            let n = poll_shared.metrics.lines_scored.get();
+            let n = poll_shared.metrics.lines_scored();
             if n != last {
                 seen.push((start.elapsed(), n));
                 last = n;
@@ -102,7 +110,7 @@ fn run_at(lines: &[String], rate: usize, secs: u64) -> Run {
         }
     }
     let sent_rate = total as f64 / start.elapsed().as_secs_f64();
-    let backlog = total as u64 - shared.metrics.lines_scored.get();
+    let backlog = total as u64 - shared.metrics.lines_scored();
     drop(tx);
     worker.join().expect("stage ends");
     done.store(true, Ordering::Relaxed);

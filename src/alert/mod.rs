@@ -11,7 +11,7 @@
 //! - `slack`, `alertmanager`, `webhook`: one renderer per notifier.
 //! - `explain`: optional two-sentence likely cause from an OpenAI-compatible LLM endpoint.
 //! - `outbox`: bounded queues with retry, backoff, `Retry-After` and a drain deadline.
-//! - `alerter`: wires the above; `replay`: plays a file on log time (`replay --alerts`).
+//! - `alerter`: wires the above; `preview`: plays a file on log time (`replay --alerts`), a preview of what `serve` sends.
 //! - `config`: the `[alerting]` section; `error`: typed errors.
 
 mod alerter;
@@ -25,8 +25,8 @@ mod message;
 mod minutes;
 mod outbox;
 pub mod policy;
+mod preview;
 mod redact;
-mod replay;
 mod slack;
 mod webhook;
 
@@ -42,7 +42,7 @@ pub use message::{LineView, Message, PodView};
 pub use minutes::{observations, MinuteClock, Minutes, WindowLines, MAX_GAP_MINUTES};
 pub use outbox::{http_client, DeliveryStats, StatsSnapshot};
 pub use policy::{Notice, NoticeKind, ObservedLine, PodAlert, PodObservation, Policy, Scope};
+pub use preview::{play, scored_in_time_order, AlertReplay};
 pub use redact::{builtin_redactor, redact_url, Redactor, Rewrite, Rule, RULES};
-pub use replay::{play, scored_in_time_order, AlertReplay};
 pub use slack::render as render_slack;
 pub use webhook::{render as render_webhook, WebhookPayload};

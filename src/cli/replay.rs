@@ -6,6 +6,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -78,6 +79,7 @@ pub fn run(mut a: ReplayArgs) -> Result<ExitCode> {
         return replay_listen(a, &file, listen);
     }
     let (model, origin) = a.model.load()?;
+    let model = Arc::new(model);
     let run_opts = RunOptions {
         read: a.input.options()?,
         threshold: a.model.threshold,
@@ -173,11 +175,11 @@ fn load_alerts(path: &Path) -> Result<AlertConfig> {
 /// Plays the file through the alert policy on log time; failed deliveries fail the run.
 fn replay_alerts(
     file: &Path,
-    model: &Model,
+    model: &Arc<Model>,
     run_opts: &RunOptions,
     cfg: &AlertConfig,
 ) -> Result<ExitCode> {
-    let lines = alert::scored_in_time_order(file, model, run_opts)?;
+    let lines = alert::scored_in_time_order(file, Arc::clone(model), run_opts)?;
     let threshold = run_opts.threshold.unwrap_or(model.threshold);
     let run_on = cfg.policy.resolve_for + Duration::from_secs(120);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

@@ -5,6 +5,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use clap::Args;
@@ -61,7 +62,7 @@ struct SessionRecord {
 /// away (a closed pipe) ends the run quietly.
 pub fn run(a: ScoreArgs) -> Result<ExitCode> {
     let file = input_file(a.file.clone());
-    let (model, _) = a.model.load()?;
+    let model = Arc::new(a.model.load()?.0);
     let run_opts = RunOptions {
         read: a.input.options()?,
         threshold: a.model.threshold,
@@ -69,7 +70,7 @@ pub fn run(a: ScoreArgs) -> Result<ExitCode> {
     };
     let mut out = BufWriter::new(io::stdout().lock());
     let mut sessions = loganomaly_model::Sessions::for_model(&model)?;
-    let summary = replay::run(&file, &model, &run_opts, |s: ScoredLine| {
+    let summary = replay::run(&file, Arc::clone(&model), &run_opts, |s: ScoredLine| {
         if let Some(sessions) = &mut sessions {
             sessions.add(&s.log.line, s.score);
         }

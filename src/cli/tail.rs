@@ -10,8 +10,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use loganomaly::event::LogLine;
+use loganomaly::event::ScoredLine;
+use loganomaly::input;
 use loganomaly::loki;
+use loganomaly::pipeline::{self, Scorer, Source};
 use loganomaly_model::Model;
 
 use super::args::{ModelArgs, ThreadsArg};
@@ -117,35 +119,46 @@ pub fn run(a: TailArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let model = Arc::new(model);
+    let scorer = Scorer::new(Arc::clone(&model), a.model.threshold);
     let printer = Printer {
-        threshold: a.model.threshold.unwrap_or(model.threshold),
-        model: Arc::new(model),
+        model,
         explain: a.explain,
         left: if a.max_lines == 0 {
             u64::MAX
         } else {
             a.max_lines
         },
+        done: false,
     };
-    rt.block_on(tail_async(cfg, printer))
+    rt.block_on(tail_async(cfg, scorer, printer))
 }
 
-/// Scores batches of live lines and prints them as `score` does.
+/// Prints live scored lines as `score` does.
 struct Printer {
-    /// The model that scores and explains the lines.
+    /// The model that explains the lines.
     model: Arc<Model>,
-    /// Score at or above which a line is anomalous.
-    threshold: f32,
     /// Tokens listed per line (0 = none).
     explain: usize,
     /// Lines still to print.
     left: u64,
+    /// Enough lines were printed, or the reader of the output went away.
+    done: bool,
 }
 
-/// Reads batches from the Loki source, scores them off the runtime and prints them; stops
-/// the source when the printer is done.
-async fn tail_async(cfg: loki::LokiConfig, mut p: Printer) -> Result<ExitCode> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(8192);
+impl pipeline::Sink for Printer {
+    fn batch(&mut self, batch: &mut pipeline::Batch) -> Result<(), input::SinkError> {
+        if self.print(&batch.lines)? {
+            return Ok(());
+        }
+        self.done = true;
+        Err("done".into())
+    }
+}
+
+/// Scores the lines of the Loki source through the pipeline and prints them.
+async fn tail_async(cfg: loki::LokiConfig, scorer: Scorer, p: Printer) -> Result<ExitCode> {
+    let (tx, rx) = tokio::sync::mpsc::channel(8192);
     let stats = Arc::new(loki::LokiStats::default());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
@@ -155,38 +168,35 @@ async fn tail_async(cfg: loki::LokiConfig, mut p: Printer) -> Result<ExitCode> {
         }
     };
     let source = tokio::spawn(loki::run(cfg, tx, Arc::clone(&stats), shutdown));
-    let mut batch = Vec::with_capacity(1024);
-    while p.left > 0 && rx.recv_many(&mut batch, 1024).await > 0 {
-        let lines = std::mem::take(&mut batch);
-        let model = Arc::clone(&p.model);
-        let (lines, scores) = tokio::task::spawn_blocking(move || {
-            let mut scores = Vec::with_capacity(lines.len());
-            let texts: Vec<&str> = lines.iter().map(|l| l.line.as_str()).collect();
-            model
-                .score_batch(&texts, &mut scores)
-                .map(|()| (lines, scores))
-        })
-        .await??;
-        if !p.print(&lines, &scores)? {
-            break;
-        }
-    }
-    drop(rx);
+    let (done, printed) = tokio::task::spawn_blocking(move || {
+        let (mut p, mut scorer) = (p, scorer);
+        let opts = pipeline::Options {
+            batch_lines: 1024,
+            ..pipeline::Options::default()
+        };
+        let printed = pipeline::run(Source::Channel(rx), &mut scorer, &mut p, &opts);
+        (p.done, printed)
+    })
+    .await?;
     let _ = stop.send(());
     source.await?.context("Loki source")?;
-    Ok(ExitCode::SUCCESS)
+    match printed {
+        Err(e) if !done => Err(anyhow::anyhow!(e)),
+        _ => Ok(ExitCode::SUCCESS),
+    }
 }
 
 impl Printer {
     /// Prints a scored batch; false once done (enough lines, or the reader went away).
-    fn print(&mut self, lines: &[LogLine], scores: &[f32]) -> Result<bool> {
+    fn print(&mut self, lines: &[ScoredLine]) -> io::Result<bool> {
         let mut out = BufWriter::new(io::stdout().lock());
-        for (l, &score) in lines.iter().zip(scores).take(self.left as usize) {
+        for s in lines.iter().take(self.left as usize) {
+            let l = &s.log;
             let record = ScoreRecord {
                 ts: l.ts_ns.to_string(),
                 labels: &l.stream.labels,
-                score,
-                anomalous: score >= self.threshold,
+                score: s.score,
+                anomalous: s.anomalous,
                 tokens: if self.explain > 0 {
                     self.model.explain(&l.line, self.explain)
                 } else {
@@ -205,7 +215,7 @@ impl Printer {
         }
         match out.flush() {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-            r => r.map(|()| self.left > 0).map_err(Into::into),
+            r => r.map(|()| self.left > 0),
         }
     }
 }

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use flate2::read::GzDecoder;
 
 use super::{Corpus, EvalError, Fault, Record, Unit, UnitKind};
-use crate::eval::Labels;
 use crate::input::{self, parse_timestamp, ReadOptions};
+use crate::quality::Labels;
 
 /// Nanoseconds in a second.
 const NS: i64 = 1_000_000_000;

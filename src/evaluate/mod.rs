@@ -14,10 +14,12 @@ mod sessions;
 pub mod units;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::event::{LabelNames, LogLine, Stream};
 use loganomaly_model::{Model, ModelError, TokenWeight, TrainParams, Trainer};
 pub use nezha::{FaultOutcome, PodAlerts};
 pub use sessions::SessionSummary;
@@ -364,9 +366,8 @@ pub fn evaluate(corpus: &Corpus, mode: Mode, opts: &Options) -> Result<Evaluatio
     if test.is_empty() {
         return Err(EvalError::Split("no test lines after the split".into()));
     }
-    let texts: Vec<&str> = test.iter().map(|r| r.text.as_str()).collect();
-    let mut scores = Vec::new();
-    model.score_batch(&texts, &mut scores)?;
+    let model = Arc::new(model);
+    let scores = score(corpus, &test, &model)?;
     let (units, threshold, sessions) = match sessions::unit_scores(corpus, &test, &scores, &model)?
     {
         Some(s) => (s.scores, s.threshold, Some(s.summary)),
@@ -479,6 +480,39 @@ fn test_records(corpus: &Corpus, split: usize) -> Vec<&Record> {
         .iter()
         .filter(|r| !started[r.unit])
         .collect()
+}
+
+/// Scores `records` the way every command does, through the pipeline: one score per
+/// record, in order. The whole line is scored (the data set adapters remove only the
+/// label column); every line has the corpus as its stream.
+fn score(corpus: &Corpus, records: &[&Record], model: &Arc<Model>) -> Result<Vec<f32>, EvalError> {
+    use crate::pipeline::{self, Batch, Scorer, Source};
+    let labels = [("pod".to_string(), corpus.source.display().to_string())].into();
+    let stream = Arc::new(Stream::from_labels(labels, &LabelNames::default()));
+    let lines = records
+        .iter()
+        .map(|r| LogLine {
+            ts_ns: r.ts_ns,
+            stream: Arc::clone(&stream),
+            line: r.text.clone(),
+        })
+        .collect();
+    let mut scores = Vec::with_capacity(records.len());
+    let mut sink = |b: &mut Batch| {
+        scores.extend(b.lines.iter().map(|s| s.score));
+        Ok(())
+    };
+    let mut scorer = Scorer::new(Arc::clone(model), None);
+    let opts = pipeline::Options::default();
+    let run = pipeline::run(Source::Lines(lines), &mut scorer, &mut sink, &opts)
+        .map_err(|e| EvalError::Split(format!("scoring stopped: {e}")))?;
+    if run.dropped > 0 {
+        return Err(EvalError::Split(format!(
+            "{} lines not scored",
+            run.dropped
+        )));
+    }
+    Ok(scores)
 }
 
 /// Unit score = its most abnormal line's score.

@@ -130,12 +130,11 @@ pub fn alerts(
     warm_up: &[Record],
     test: &[&Record],
     scores: &[f32],
-    model: &Model,
+    model: &Arc<Model>,
     windows: PodWindows,
 ) -> Result<PodAlerts, EvalError> {
-    let texts: Vec<&str> = warm_up.iter().map(|r| r.text.as_str()).collect();
-    let mut warm_scores = Vec::new();
-    model.score_batch(&texts, &mut warm_scores)?;
+    let warm: Vec<&Record> = warm_up.iter().collect();
+    let warm_scores = super::score(corpus, &warm, model)?;
     let mut replay = PodReplay::new(corpus, model, windows);
     for (r, &s) in warm_up.iter().zip(&warm_scores) {
         replay.add(r, s);

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// Exact detection figures over scored units (lines, blocks): for sets small enough to
-/// hold, where the histogram of [`crate::eval::Confusion`] would blur close scores.
+/// hold, where the histogram of [`crate::quality::Confusion`] would blur close scores.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct UnitQuality {
     /// Anomalous units.

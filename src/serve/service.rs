@@ -12,10 +12,15 @@ use super::replay::ServeError;
 use super::stage::{self, Shared, StageConfig};
 use crate::event::LogLine;
 use crate::loki::{LokiConfig, LokiStats};
+use crate::pipeline::{Source, Stop};
+use crate::telemetry::{Event, LokiProgress};
 
 /// Lines buffered between the source and the scorer: when scoring falls behind, the
 /// source waits (backpressure) instead of dropping lines.
 pub const CHANNEL_LINES: usize = 16 * 1024;
+
+/// How long after the drain deadline the service waits for its source and stage to end.
+const STRAGGLERS: Duration = Duration::from_secs(2);
 
 /// What a source is given: where to send lines, the shared state (to report its
 /// connection), and a signal that resolves when it must stop.
@@ -45,7 +50,15 @@ where
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<LogLine>(CHANNEL_LINES);
     let stage_shared = Arc::clone(&shared);
-    let stage = std::thread::spawn(move || stage::run(rx, stage_shared, stage_cfg));
+    let stop = Stop::default();
+    let stage_stop = stop.clone();
+    let stage_cfg = StageConfig {
+        drain: Some(drain),
+        ..stage_cfg
+    };
+    let stage = std::thread::spawn(move || {
+        stage::run(Source::Channel(rx), stage_shared, stage_cfg, stage_stop)
+    });
     let mut http_stop = stop_rx.clone();
     let server = tokio::spawn(super::serve_http(
         listener,
@@ -62,8 +75,11 @@ where
 
     shutdown.await;
     tracing::info!("stopping: no new lines; finishing those already read");
+    stop.now();
     let _ = stop_tx.send(true);
-    let drained = tokio::time::timeout(drain, async {
+    // the stage drops what it cannot score by the deadline; this only guards against a
+    // source that does not stop
+    let drained = tokio::time::timeout(drain + STRAGGLERS, async {
         let _ = source_task.await;
         tokio::task::spawn_blocking(move || stage.join().is_ok())
             .await
@@ -97,31 +113,29 @@ pub async fn loki_source(cfg: LokiConfig, ctx: SourceContext) {
     ctx.shared.set_source_connected(false);
 }
 
-/// Copies the source's counters into the exported metrics.
+/// Reports what the source counted, once a second, as [`LokiProgress`] events.
 async fn mirror_stats(stats: Arc<LokiStats>, shared: Arc<Shared>) {
     use std::sync::atomic::Ordering::Relaxed;
-    let (mut reconnects, mut dropped, mut unsaved) = (0u64, 0u64, 0u64);
+    let mut last = LokiProgress::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
         shared.set_source_connected(stats.connected.load(Relaxed));
-        let m = &shared.metrics;
-        advance(
-            &m.loki_reconnects,
-            &mut reconnects,
-            stats.reconnects.load(Relaxed),
-        );
-        let now = stats.dropped_entries_reported.load(Relaxed);
-        advance(&m.loki_dropped_entries, &mut dropped, now);
-        let now = stats.state_save_failures.load(Relaxed);
-        advance(&m.loki_state_save_failures, &mut unsaved, now);
+        let now = LokiProgress {
+            reconnects: stats.reconnects.load(Relaxed),
+            dropped_entries: stats.dropped_entries_reported.load(Relaxed),
+            state_save_failures: stats.state_save_failures.load(Relaxed),
+        };
+        LokiProgress {
+            reconnects: now.reconnects.saturating_sub(last.reconnects),
+            dropped_entries: now.dropped_entries.saturating_sub(last.dropped_entries),
+            state_save_failures: now
+                .state_save_failures
+                .saturating_sub(last.state_save_failures),
+        }
+        .emit(&shared.metrics);
+        last = now;
     }
-}
-
-/// Adds to `counter` what a source counter gained since `last`, then remembers `now`.
-fn advance(counter: &prometheus_client::metrics::counter::Counter, last: &mut u64, now: u64) {
-    counter.inc_by(now.saturating_sub(*last));
-    *last = now;
 }
 
 /// Runs the alert policy on the stage's per-minute observations and delivers its

@@ -1,21 +1,25 @@
 //! The scoring stage of the long-running service: lines in, per-pod metrics out.
 //!
-//! Runs on its own thread, off the async runtime: it takes whatever lines are waiting
-//! (up to a batch), scores them on rayon, folds them into the aggregator, updates the
-//! Prometheus series of the pods that changed, evicts idle pods, and refreshes the view
-//! served by `/api/v1/pods`. When the channel closes it finishes the lines it holds.
+//! Runs on its own thread, off the async runtime, as a [`pipeline`] whose sink folds the
+//! scored lines into the aggregator, updates the Prometheus series of the pods that
+//! changed, evicts idle pods, feeds the learner and the alert task, and refreshes the view
+//! served by `/api/v1/pods`. When the source ends it finishes the lines it holds.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::sync::mpsc::Receiver;
 
 use crate::aggregate::{AggregateParams, Aggregator, PodStats, PodWindows};
 use crate::event::{rfc3339, LogLine, ScoredLine};
+use crate::input::SinkError;
 use crate::metrics::Metrics;
-use loganomaly_model::{Model, TokenWeight};
+use crate::pipeline::{self, Batch, Dropped, Models, Options, Scorer, Sink, Source, Stop, Summary};
+use crate::telemetry::{
+    BatchScored, Event, LinesDropped, LinesReceived, PodsTracked, SourceConnected,
+};
+use loganomaly_model::{Model, TokenWeight, TrainParams};
 
 use super::learn::{self, LearnConfig, Learner};
 use crate::alert::{Category, Minutes, PodObservation, Redactor, Workloads};
@@ -50,7 +54,7 @@ impl Shared {
     /// Records whether the source is connected, for `/readyz` and `loganomaly_source_up`.
     pub fn set_source_connected(&self, up: bool) {
         self.source_connected.store(up, Ordering::Relaxed);
-        self.metrics.source_up.set(i64::from(up));
+        SourceConnected { up }.emit(&self.metrics);
     }
 
     /// The model in use, if one is loaded.
@@ -133,6 +137,9 @@ pub struct StageConfig {
     pub initial_training_lines: usize,
     /// Where to send each finished minute's pod observations for alerting.
     pub alerts: Option<tokio::sync::mpsc::Sender<AlertBatch>>,
+    /// Once stopping, lines not scored within this long are dropped (and counted);
+    /// `None`: every line read is scored.
+    pub drain: Option<Duration>,
 }
 
 impl Default for StageConfig {
@@ -147,6 +154,7 @@ impl Default for StageConfig {
             learn: None,
             initial_training_lines: 50_000,
             alerts: None,
+            drain: None,
         }
     }
 }
@@ -192,120 +200,179 @@ impl AlertFeed {
 /// How often the pods view is rebuilt and idle pods evicted.
 const REFRESH: Duration = Duration::from_secs(1);
 
-/// Runs the stage until `rx` closes and every received line is scored.
-pub fn run(mut rx: Receiver<LogLine>, shared: Arc<Shared>, cfg: StageConfig) {
-    let mut agg: Option<Aggregator> = None;
-    let mut learner = cfg.learn.clone().map(Learner::new);
-    let mut feed = cfg.alerts.clone().map(|tx| AlertFeed {
-        tx,
-        minutes: Minutes::new(),
-    });
-    let mut batch: Vec<LogLine> = Vec::with_capacity(cfg.batch_lines);
-    let mut untrained: Vec<LogLine> = Vec::new();
-    let mut scores = Vec::new();
-    let started = Instant::now();
-    let mut last_refresh = Instant::now();
-    // a small runtime of its own lets the stage wake up when no line comes, to refresh
-    let Ok(clock) = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-    else {
-        tracing::error!("cannot start the scoring stage's timer");
-        return;
+/// Runs the stage on `source` until it ends (or `stop` is called and the drain deadline
+/// passes), through the one pipeline; every line read is scored or counted as dropped.
+pub fn run(source: Source, shared: Arc<Shared>, cfg: StageConfig, stop: Stop) -> Summary {
+    let opts = Options {
+        batch_lines: cfg.batch_lines,
+        drain: cfg.drain,
+        stop,
     };
-    loop {
-        let first = match clock.block_on(async { tokio::time::timeout(REFRESH, rx.recv()).await }) {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
-            Err(_) => {
-                if let (Some(agg), Some(model)) = (agg.as_mut(), shared.model()) {
-                    refresh(agg, &model, &shared, &cfg, nanos_since(started));
-                    if let Some(l) = learner.as_mut() {
-                        l.poll(&shared);
-                    }
-                    last_refresh = Instant::now();
-                }
-                continue;
-            }
-        };
-        batch.push(first);
-        while batch.len() < cfg.batch_lines {
-            match rx.try_recv() {
-                Ok(line) => batch.push(line),
-                Err(_) => break,
-            }
-        }
-        shared.metrics.lines_ingested.inc_by(batch.len() as u64);
-        if shared.model().is_none() {
-            untrained.append(&mut batch);
-            if untrained.len() < cfg.initial_training_lines {
-                continue;
-            }
-            train_first(&untrained, &shared, &cfg);
-            batch = std::mem::take(&mut untrained);
-        }
-        let Some(model) = shared.model() else {
-            shared.metrics.lines_dropped.inc_by(batch.len() as u64);
-            batch.clear();
-            continue;
-        };
-        let agg = agg.get_or_insert_with(|| Aggregator::new(aggregate_params(&model, cfg.windows)));
-        let hooks = Hooks {
-            learner: learner.as_mut(),
-            feed: feed.as_mut(),
-        };
-        score_batch(&model, &mut batch, &mut scores, agg, hooks, &shared, &cfg);
-        agg.drain_changed(nanos_since(started), |pod| shared.metrics.update_pod(pod));
-        if last_refresh.elapsed() >= REFRESH {
-            refresh(agg, &model, &shared, &cfg, nanos_since(started));
-            if let Some(l) = learner.as_mut() {
-                l.poll(&shared);
-            }
-            last_refresh = Instant::now();
-        }
-    }
-    finish(untrained, agg, &shared, &cfg, started);
-}
-
-/// The source has ended: train on what came if there is still no model, score the rest.
-fn finish(
-    mut untrained: Vec<LogLine>,
-    mut agg: Option<Aggregator>,
-    shared: &Arc<Shared>,
-    cfg: &StageConfig,
-    started: Instant,
-) {
-    if !untrained.is_empty() && shared.model().is_none() {
-        train_first(&untrained, shared, cfg);
-    }
-    let Some(model) = shared.model() else {
-        shared.metrics.lines_dropped.inc_by(untrained.len() as u64);
-        return;
+    let mut models = ServeModels {
+        shared: Arc::clone(&shared),
+        untrained: Vec::new(),
+        need: cfg.initial_training_lines,
+        params: cfg.learn.clone().unwrap_or_default().params,
     };
-    let agg = agg.get_or_insert_with(|| Aggregator::new(aggregate_params(&model, cfg.windows)));
-    let mut scores = Vec::new();
-    score_batch(
-        &model,
-        &mut untrained,
-        &mut scores,
-        agg,
-        Hooks::default(),
+    let mut sink = ServeSink {
+        learner: cfg.learn.clone().map(Learner::new),
+        feed: cfg.alerts.clone().map(|tx| AlertFeed {
+            tx,
+            minutes: Minutes::new(),
+        }),
         shared,
         cfg,
-    );
-    agg.drain_changed(nanos_since(started), |pod| shared.metrics.update_pod(pod));
-    refresh(agg, &model, shared, cfg, nanos_since(started));
+        agg: None,
+        started: Instant::now(),
+        last_refresh: Instant::now(),
+    };
+    let summary = pipeline::run(source, &mut models, &mut sink, &opts);
+    sink.finish();
+    // the stage's sink never fails: a failure here is the pipeline's own
+    summary.unwrap_or_else(|e| {
+        tracing::error!("the scoring stage stopped: {e}");
+        Summary {
+            read: crate::input::ReadStats::default(),
+            scored: 0,
+            dropped: 0,
+            elapsed: Duration::ZERO,
+            error: None,
+        }
+    })
+}
+
+/// The service's models: the one in [`Shared`] (a retrain replaces it), or, with none at
+/// start, one trained on the first lines (which are then scored with it).
+struct ServeModels {
+    shared: Arc<Shared>,
+    untrained: Vec<LogLine>,
+    need: usize,
+    params: TrainParams,
+}
+
+impl Models for ServeModels {
+    fn scorer(&mut self, lines: &mut Vec<LogLine>, ended: bool) -> Option<Scorer> {
+        let lines_in = lines.len() as u64;
+        LinesReceived { lines: lines_in }.emit(&self.shared.metrics);
+        if self.shared.model().is_none() {
+            self.untrained.append(lines);
+            if self.untrained.is_empty() || (self.untrained.len() < self.need && !ended) {
+                return None;
+            }
+            train_first(&self.untrained, &self.shared, self.params.clone());
+        }
+        if !self.untrained.is_empty() {
+            self.untrained.append(lines);
+            std::mem::swap(lines, &mut self.untrained);
+        }
+        self.shared.model().map(|m| Scorer::new(m, None))
+    }
 }
 
 /// Trains the first model on the lines that arrived before there was one.
-fn train_first(lines: &[LogLine], shared: &Shared, cfg: &StageConfig) {
-    let params = cfg.learn.clone().unwrap_or_default().params;
+fn train_first(lines: &[LogLine], shared: &Shared, params: TrainParams) {
     match learn::train(lines, params, "first lines") {
         Ok(model) => {
             tracing::info!(lines = lines.len(), "trained the first model");
             shared.set_model(Arc::new(model), "trained on first lines");
         }
         Err(e) => tracing::error!("cannot train a first model: {e}"),
+    }
+}
+
+/// The service's sink: aggregates, exports, feeds the learner and the alert task, and
+/// keeps the pods view fresh.
+struct ServeSink {
+    shared: Arc<Shared>,
+    cfg: StageConfig,
+    agg: Option<Aggregator>,
+    learner: Option<Learner>,
+    feed: Option<AlertFeed>,
+    started: Instant,
+    last_refresh: Instant,
+}
+
+impl Sink for ServeSink {
+    fn batch(&mut self, batch: &mut Batch) -> Result<(), SinkError> {
+        self.count(batch);
+        let model = batch.scorer.model();
+        let threshold = batch.scorer.threshold();
+        let windows = self.cfg.windows;
+        let agg = self
+            .agg
+            .get_or_insert_with(|| Aggregator::new(aggregate_params(model, windows)));
+        for scored in &batch.lines {
+            if let Some(l) = self.learner.as_mut() {
+                l.offer(&scored.log.line, scored.anomalous);
+            }
+            if let Some(f) = self.feed.as_mut() {
+                f.before(agg, scored, threshold);
+            }
+            agg.add(scored);
+            if let Some(f) = self.feed.as_mut() {
+                f.minutes.keep(scored, model);
+            }
+        }
+        let now = nanos_since(self.started);
+        agg.drain_changed(now, |pod| self.shared.metrics.update_pod(pod));
+        if self.last_refresh.elapsed() >= REFRESH {
+            self.refresh();
+        }
+        Ok(())
+    }
+
+    fn idle(&mut self) {
+        self.refresh();
+    }
+
+    fn dropped(&mut self, lines: u64, why: Dropped) {
+        LinesDropped { lines, why }.emit(&self.shared.metrics);
+    }
+}
+
+impl ServeSink {
+    /// Counts a scored batch: lines, scoring time and, for a live source, ingest lag.
+    fn count(&self, batch: &Batch) {
+        let lag_seconds = match (self.cfg.live, batch.lines.last()) {
+            (true, Some(last)) => {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+                Some((now - i128::from(last.log.ts_ns)) as f64 / 1e9)
+            }
+            _ => None,
+        };
+        BatchScored {
+            lines: batch.lines.len() as u64,
+            took: batch.took,
+            lag_seconds,
+        }
+        .emit(&self.shared.metrics);
+    }
+
+    /// Evicts idle pods, rebuilds the pods view and lets the learner retrain.
+    fn refresh(&mut self) {
+        self.last_refresh = Instant::now();
+        let (Some(agg), Some(model)) = (self.agg.as_mut(), self.shared.model()) else {
+            return;
+        };
+        refresh(
+            agg,
+            &model,
+            &self.shared,
+            &self.cfg,
+            nanos_since(self.started),
+        );
+        if let Some(l) = self.learner.as_mut() {
+            l.poll(&self.shared);
+        }
+    }
+
+    /// The source has ended: exports and shows the last lines.
+    fn finish(&mut self) {
+        if let Some(agg) = self.agg.as_mut() {
+            let now = nanos_since(self.started);
+            agg.drain_changed(now, |pod| self.shared.metrics.update_pod(pod));
+        }
+        self.refresh();
     }
 }
 
@@ -322,68 +389,18 @@ fn aggregate_params(model: &Model, windows: PodWindows) -> AggregateParams {
     .with_windows(windows)
 }
 
-/// What else sees each scored line besides the aggregator.
-#[derive(Default)]
-struct Hooks<'a> {
-    learner: Option<&'a mut Learner>,
-    feed: Option<&'a mut AlertFeed>,
-}
-
-fn score_batch(
-    model: &Model,
-    batch: &mut Vec<LogLine>,
-    scores: &mut Vec<f32>,
-    agg: &mut Aggregator,
-    mut hooks: Hooks<'_>,
-    shared: &Shared,
-    cfg: &StageConfig,
-) {
-    let started = Instant::now();
-    if let Err(e) = model.score_batch(batch, scores) {
-        tracing::error!("scoring failed, {} lines dropped: {e}", batch.len());
-        shared.metrics.lines_dropped.inc_by(batch.len() as u64);
-        batch.clear();
-        return;
-    }
-    shared
-        .metrics
-        .scoring_duration_seconds
-        .observe(started.elapsed().as_secs_f64());
-    shared.metrics.lines_scored.inc_by(batch.len() as u64);
-    if cfg.live {
-        if let Some(last) = batch.last() {
-            let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-            let lag = (now - i128::from(last.ts_ns)) as f64 / 1e9;
-            shared.metrics.ingest_lag_seconds.set(lag.max(0.0));
-        }
-    }
-    for (log, &score) in batch.drain(..).zip(scores.iter()) {
-        let anomalous = score >= model.threshold;
-        if let Some(l) = hooks.learner.as_deref_mut() {
-            l.offer(&log.line, anomalous);
-        }
-        let scored = ScoredLine {
-            log,
-            score,
-            anomalous,
-        };
-        if let Some(f) = hooks.feed.as_deref_mut() {
-            f.before(agg, &scored, model.threshold);
-        }
-        agg.add(&scored);
-        if let Some(f) = hooks.feed.as_deref_mut() {
-            f.minutes.keep(&scored, model);
-        }
-    }
-}
-
 /// Evicts idle pods and rebuilds the `/api/v1/pods` view.
 fn refresh(agg: &mut Aggregator, model: &Model, shared: &Shared, cfg: &StageConfig, now: i64) {
     let ttl = i64::try_from(cfg.pod_ttl.as_nanos()).unwrap_or(i64::MAX);
-    for gone in agg.evict_idle(now, ttl) {
-        shared.metrics.remove_pod(&gone);
+    let gone = agg.evict_idle(now, ttl);
+    for stream in &gone {
+        shared.metrics.remove_pod(stream);
     }
-    shared.metrics.pods_tracked.set(agg.len() as i64);
+    PodsTracked {
+        pods: agg.len(),
+        evicted: gone.len(),
+    }
+    .emit(&shared.metrics);
     let mut pods: Vec<&PodStats> = agg.pods().collect();
     let workloads = Workloads::of(pods.iter().map(|p| p.stream.pod.as_str()));
     pods.sort_by(|a, b| b.recent_burst().total_cmp(&a.recent_burst()));
@@ -452,7 +469,8 @@ mod tests {
     fn run_with(shared: &Arc<Shared>, input: Vec<LogLine>, cfg: StageConfig) {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let worker_shared = Arc::clone(shared);
-        let worker = std::thread::spawn(move || run(rx, worker_shared, cfg));
+        let source = Source::Channel(rx);
+        let worker = std::thread::spawn(move || run(source, worker_shared, cfg, Stop::default()));
         for l in input {
             tx.blocking_send(l).unwrap();
         }

@@ -8,6 +8,7 @@
 //! anomalies still open get their resolved message.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use loganomaly_model::Model;
 
@@ -38,7 +39,7 @@ pub struct AlertReplay {
 /// Scores `path` and returns its lines in log-time order.
 pub fn scored_in_time_order(
     path: &Path,
-    model: &Model,
+    model: Arc<Model>,
     opts: &RunOptions,
 ) -> Result<Vec<ScoredLine>, AlertError> {
     let mut lines = Vec::new();
