@@ -1,6 +1,8 @@
 //! The `loganomaly` binary end to end: what a user types, what they see.
 
-use std::path::{Path, PathBuf};
+#[cfg(feature = "lab")]
+use std::path::Path;
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -30,6 +32,7 @@ fn stderr(out: &Output) -> String {
 }
 
 /// Writes a small generated log file with labels into `dir`.
+#[cfg(feature = "lab")]
 fn generate(dir: &Path, lines: u64) -> PathBuf {
     let path = dir.join("gen.json");
     let out = run(bin()
@@ -68,6 +71,7 @@ fn replay_prints_a_readable_report() {
     assert!(ledger.contains("names: postgres,"), "{ledger}");
 }
 
+#[cfg(feature = "lab")]
 #[test]
 fn train_then_replay_then_score_a_generated_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,6 +111,7 @@ fn train_then_replay_then_score_a_generated_file() {
     assert!(r["labels"]["pod"].is_string() && r["ts"].is_string() && r["anomalous"].is_boolean());
 }
 
+#[cfg(feature = "lab")]
 #[test]
 fn bench_replays_with_the_threads_it_is_given() {
     let dir = tempfile::tempdir().unwrap();
@@ -154,6 +159,7 @@ fn a_damaged_model_file_is_a_clear_error() {
     }
 }
 
+#[cfg(feature = "lab")]
 #[test]
 fn a_truncated_input_reports_what_it_read_and_fails() {
     let dir = tempfile::tempdir().unwrap();
@@ -193,13 +199,18 @@ fn bad_arguments_and_missing_files_say_what_is_wrong() {
 fn help_explains_every_command() {
     let out = run(bin().arg("--help"));
     let text = stdout(&out);
-    for cmd in ["replay", "score", "train", "generate"] {
+    for cmd in ["replay", "score", "train", "serve", "check-config", "tail"] {
         assert!(text.contains(cmd), "{cmd} missing from --help");
+    }
+    for cmd in ["generate", "evaluate", "bench"] {
+        let listed = text.contains(&format!("  {cmd} "));
+        assert_eq!(listed, cfg!(feature = "lab"), "{cmd} in --help: {text}");
     }
     let out = run(bin().args(["replay", "--help"]));
     assert!(stdout(&out).contains("dataset/sample-loki-logs.json"));
 }
 
+#[cfg(feature = "lab")]
 #[test]
 fn the_bundled_sample_is_exactly_what_the_generator_writes() {
     let dir = tempfile::tempdir().unwrap();
@@ -216,6 +227,7 @@ fn the_bundled_sample_is_exactly_what_the_generator_writes() {
     ));
 }
 
+#[cfg(feature = "lab")]
 #[test]
 fn evaluate_on_the_sample_reports_figures_and_checks_them_against_a_record() {
     let dir = tempfile::tempdir().unwrap();
@@ -268,6 +280,7 @@ fn evaluate_on_the_sample_reports_figures_and_checks_them_against_a_record() {
     assert!(stderr(&out).contains("sample clean f1"), "{}", stderr(&out));
 }
 
+#[cfg(feature = "lab")]
 #[test]
 fn evaluate_without_the_shared_data_says_which_file_is_missing() {
     let out = run(bin().args(["evaluate", "bgl", "--data-dir", "/nonexistent/datasets"]));
@@ -280,6 +293,7 @@ fn evaluate_without_the_shared_data_says_which_file_is_missing() {
 }
 
 /// The shared labelled data sets, or `None` (with a message) when `../shared` is absent.
+#[cfg(feature = "lab")]
 fn shared_datasets() -> Option<PathBuf> {
     let dir = root().join("../shared/datasets");
     if dir.is_dir() {
@@ -289,6 +303,7 @@ fn shared_datasets() -> Option<PathBuf> {
     None
 }
 
+#[cfg(feature = "lab")]
 #[test]
 fn evaluate_on_hdfs_scores_blocks_and_finds_most_anomalous_ones() {
     let Some(data) = shared_datasets() else {
@@ -454,6 +469,7 @@ fn finding_8_score_and_replay_read_piped_stdin_with_arrival_times() {
 }
 
 /// Issue 16, finding 9: `generate` never overwrites a file silently.
+#[cfg(feature = "lab")]
 #[test]
 fn finding_9_generate_needs_out_and_force_to_overwrite() {
     let out = run(bin().args(["generate", "--lines", "100"]));
@@ -481,13 +497,17 @@ fn finding_9_generate_needs_out_and_force_to_overwrite() {
 /// `generate` or `check-config`.
 #[test]
 fn finding_12_threads_only_on_commands_that_score() {
-    for cmd in [
-        "replay", "score", "train", "serve", "tail", "evaluate", "bench",
-    ] {
+    let mut scoring = vec!["replay", "score", "train", "serve", "tail"];
+    let mut others = vec!["check-config"];
+    if cfg!(feature = "lab") {
+        scoring.extend(["evaluate", "bench"]);
+        others.push("generate");
+    }
+    for cmd in scoring {
         let help = stdout(&run(bin().args([cmd, "--help"])));
         assert!(help.contains("--threads"), "{cmd} --help: {help}");
     }
-    for cmd in ["generate", "check-config"] {
+    for cmd in others {
         let help = stdout(&run(bin().args([cmd, "--help"])));
         assert!(!help.contains("--threads"), "{cmd} --help: {help}");
         let out = run(bin().args([cmd, "--threads", "2"]));

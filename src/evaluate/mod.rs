@@ -11,6 +11,7 @@ mod nezha;
 pub mod print;
 pub mod recorded;
 mod sessions;
+pub mod units;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,10 +20,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::event::{LabelNames, LogLine, Stream};
-use crate::quality::{unit_quality, UnitQuality};
 use loganomaly_model::{Model, ModelError, TokenWeight, TrainParams, Trainer};
 pub use nezha::{FaultOutcome, PodAlerts};
 pub use sessions::SessionSummary;
+use units::{unit_quality, UnitQuality};
 
 /// Why an evaluation could not run.
 #[derive(Debug, thiserror::Error)]
@@ -189,7 +190,7 @@ impl Corpus {
 }
 
 /// Which data set to evaluate on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DatasetName {
     /// Blue Gene/L supercomputer logs, labelled per line.
@@ -247,7 +248,7 @@ impl DatasetName {
 }
 
 /// How the model learns from the first part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Only lines labelled normal (a healthy week).

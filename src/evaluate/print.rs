@@ -3,9 +3,9 @@
 use std::fmt::Write;
 
 use super::grouping::SystemGrouping;
+use super::units::{Counts, UnitQuality};
 use super::{Evaluation, PodAlerts, SessionSummary};
 use crate::aggregate::PodWindows;
-use crate::quality::{Counts, UnitQuality};
 use loganomaly_model::describe;
 
 /// Formats one evaluation as the text `loganomaly evaluate` prints.

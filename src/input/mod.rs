@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::event::{LabelNames, LogLine};
 
 /// Input file formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Sniff the first bytes of the input.
     Auto,

@@ -15,7 +15,7 @@ use super::shard::Shard;
 use crate::event::LabelNames;
 
 /// How lines are read from Loki.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Poll `query_range` over a window trailing "now" by `settle`: complete and cheap,

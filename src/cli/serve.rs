@@ -1,0 +1,113 @@
+//! `loganomaly serve`: the long-running service (read Loki, score, export per-pod scores
+//! on /metrics, serve /api/v1/pods, send alerts); and `loganomaly check-config`, which
+//! makes the checks `serve` makes before it starts and prints the effective configuration.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use loganomaly::alert::{AlertConfig, Alerter};
+use loganomaly::config::ServiceConfig;
+use loganomaly::serve::{self, service, Shared, StageConfig};
+use loganomaly_model::Model;
+
+use super::args::{ConfigArgs, ThreadsArg};
+
+/// Options of `loganomaly serve`.
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    #[command(flatten)]
+    pub threads: ThreadsArg,
+}
+
+/// Runs the service until a shutdown signal, then drains and flushes the alerts.
+pub fn run(a: ConfigArgs) -> Result<ExitCode> {
+    let config = ServiceConfig::load(a.config.as_deref())?;
+    config.check_for_serve()?;
+    let Some(loki) = config.loki.clone() else {
+        bail!("serve needs a [loki] section with at least `url` (see examples/loganomaly.toml)");
+    };
+    let shared = Arc::new(Shared::default());
+    match serve_model(&config)? {
+        Some((model, name)) => shared.set_model(Arc::new(model), &name),
+        None => eprintln!(
+            "no model file: training one on the first {} lines",
+            config.model.initial_training_lines
+        ),
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mut stage = config.stage()?;
+        let alerts = start_alerts(config.alerting.as_ref(), &shared, &mut stage)?;
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+        eprintln!(
+            "serving http://{}/metrics; reading {}",
+            config.server.listen, loki.url
+        );
+        service::run(
+            listener,
+            Arc::clone(&shared),
+            stage,
+            config.server.drain_timeout,
+            move |ctx| service::loki_source(loki, ctx),
+            serve::shutdown_signal(),
+        )
+        .await?;
+        if let Some((task, deadline)) = alerts {
+            // the stage has ended, so the alert task flushes its outboxes and returns
+            let _ = tokio::time::timeout(deadline, task).await;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the alert task of `serve` when `[alerting]` names a notifier, and connects the
+/// scoring stage to it; returns the task and how long to wait for it to flush on exit.
+fn start_alerts(
+    cfg: Option<&AlertConfig>,
+    shared: &Arc<Shared>,
+    stage: &mut StageConfig,
+) -> Result<Option<(tokio::task::JoinHandle<()>, Duration)>> {
+    let Some(cfg) = cfg.filter(|c| c.has_notifiers()) else {
+        return Ok(None);
+    };
+    let alerter = Alerter::new(cfg)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(ALERT_BATCHES);
+    stage.alerts = Some(tx);
+    let task = tokio::spawn(service::alert_task(alerter, rx, Arc::clone(shared)));
+    Ok(Some((
+        task,
+        cfg.delivery.drain_deadline + Duration::from_secs(1),
+    )))
+}
+
+/// Minutes of pod observations queued for the alert task before the stage waits.
+const ALERT_BATCHES: usize = 64;
+
+/// The model `serve` starts with (and its name), `None` when it trains one first.
+fn serve_model(config: &ServiceConfig) -> Result<Option<(Model, String)>> {
+    Ok(match (&config.model.path, config.model.use_bundled) {
+        (Some(path), _) => Some((Model::load(path)?, path.display().to_string())),
+        (None, true) => Some((loganomaly::bundled::model()?, "bundled".to_string())),
+        (None, false) => None,
+    })
+}
+
+/// `check-config`: loads and checks the configuration as `serve` would, loads its model,
+/// and prints the effective configuration.
+pub fn check_config(a: ConfigArgs) -> Result<ExitCode> {
+    let config = ServiceConfig::load(a.config.as_deref())?;
+    // the same checks serve makes before it starts
+    config.check_for_serve()?;
+    serve_model(&config)?;
+    print!("{}", config.to_toml());
+    Ok(ExitCode::SUCCESS)
+}
