@@ -119,7 +119,7 @@ pub fn run(mut a: ReplayArgs) -> Result<ExitCode> {
 
 /// `replay --listen`: serves the endpoints while replaying, then until interrupted.
 fn replay_listen(a: ReplayArgs, file: &Path, listen: std::net::SocketAddr) -> Result<ExitCode> {
-    use loganomaly::serve::{self, replay::ReplayServe, StageConfig};
+    use loganomaly::serve::{self, listen::ReplayServe, StageConfig};
     let (mut model, origin) = a.model.load()?;
     if let Some(t) = a.model.threshold {
         model.threshold = t;
@@ -136,7 +136,7 @@ fn replay_listen(a: ReplayArgs, file: &Path, listen: std::net::SocketAddr) -> Re
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let start = Instant::now();
-    let summary = runtime.block_on(serve::replay::run(
+    let summary = runtime.block_on(serve::listen::run(
         opts,
         model,
         &origin,

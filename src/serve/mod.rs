@@ -1,21 +1,43 @@
 //! The long-running service: a log source feeds the scoring stage, whose per-pod results
 //! are exported over HTTP as Prometheus metrics and a JSON view.
 //!
-//! - [`stage`]: scoring, aggregation, metric updates, idle-pod eviction (its own thread).
+//! - [`service`]: `serve`: the Loki source, the stage, the alert task and the HTTP server,
+//!   stopped within the drain deadline.
+//! - [`stage`]: the pipeline's sink of the service: aggregation, metrics, idle-pod
+//!   eviction, the pods view and the alert feed (its own thread).
+//! - [`learn`]: the model's lifecycle: a reservoir of recent lines and periodic retraining.
 //! - [`http`]: axum routes.
-//! - [`replay`]: a file as the source, optionally paced in log time, for trying dashboards
-//!   without a Loki.
+//! - [`listen`]: `replay --listen`: a file as the source, optionally paced in log time, for
+//!   trying dashboards without a Loki.
 
 pub mod http;
 pub mod learn;
-pub mod replay;
+pub mod listen;
 pub mod service;
 pub mod stage;
 
 pub use stage::{PodView, Shared, StageConfig};
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// Why the service could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A worker thread died.
+    #[error("{0} stopped unexpectedly")]
+    Worker(&'static str),
+}
 
 /// Serves the HTTP routes on `listener` until `shutdown` completes.
 pub async fn serve_http(

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::mpsc::{self, Sender};
 use tokio::sync::watch;
 
-use super::replay::ServeError;
 use super::stage::{self, Shared, StageConfig};
+use super::ServeError;
 use crate::event::LogLine;
 use crate::loki::{LokiConfig, LokiStats};
 use crate::pipeline::{Source, Stop};

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::stage::{self, Shared, StageConfig};
+use super::ServeError;
 use crate::input::{ReadError, ReadOptions, ReadStats};
 use crate::pipeline::{Source, Stop};
 use loganomaly_model::Model;
@@ -37,23 +38,6 @@ pub struct ReplayServeSummary {
     pub read: ReadStats,
     /// Set when the read stopped on an error; the lines before it were scored.
     pub error: Option<ReadError>,
-}
-
-/// Why the service could not run.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ServeError {
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// A worker thread died.
-    #[error("{0} stopped unexpectedly")]
-    Worker(&'static str),
 }
 
 /// Replays the file into the service, reports through `on_done` once every line is scored,
