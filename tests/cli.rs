@@ -526,3 +526,29 @@ fn finding_11_the_report_counts_pods_not_containers() {
     let text = stdout(&run(bin().arg("replay")));
     assert!(text.contains(" of 65 pods "), "{text}");
 }
+
+/// `replay --json --top 0 | head -1`: the reader goes away after the first line of a
+/// report larger than a pipe holds; the report stops there without a panic and the run
+/// ends as it would have.
+#[test]
+fn replay_into_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = bin()
+        .args(["replay", "--json", "--top", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // the pipe is closed here, before the report is written out
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(first.trim(), "{");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+}

@@ -3,7 +3,7 @@
 //! with `--listen` it serves the service's endpoints while replaying, and with `--alerts`
 //! it plays the file through the alert policy on log time.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -98,11 +98,10 @@ pub fn run(mut a: ReplayArgs) -> Result<ExitCode> {
     if let (Some(e), 0) = (&report.error, report.read.lines) {
         bail!("{e}");
     }
-    if a.json {
-        serde_json::to_writer_pretty(io::stdout().lock(), &report)?;
-        println!();
-    } else {
-        print!("{report}");
+    match print_report(&report, a.json) {
+        // the reader of the output went away (`| head`): what it read was enough
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        r => r.context("writing the report")?,
     }
     if let Some(e) = &report.error {
         eprintln!(
@@ -115,6 +114,18 @@ pub fn run(mut a: ReplayArgs) -> Result<ExitCode> {
         Some(cfg) => replay_alerts(&file, &model, &run_opts, &cfg),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// Writes the report to standard output, as JSON or as text.
+fn print_report(report: &loganomaly::report::ReplayReport, json: bool) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{report}")?;
+    }
+    out.flush()
 }
 
 /// `replay --listen`: serves the endpoints while replaying, then until interrupted.
