@@ -552,3 +552,47 @@ fn replay_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.status.success(), "{stderr}");
 }
+
+/// Issue 16, finding 7: an OS error is said once, not once per level of the error chain.
+#[test]
+fn finding_7_an_os_error_is_printed_once() {
+    let out = bin()
+        .args(["score", "--model", "/nonexistent/model.json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("/nonexistent/model.json"), "{stderr}");
+    assert_eq!(stderr.matches("os error 2").count(), 1, "{stderr}");
+}
+
+/// Issue 16, finding 10: `replay --listen --speed` says where it serves at once, not when
+/// the replay (hours of log time here) has ended.
+#[test]
+fn finding_10_replay_listen_prints_its_url_at_once() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = bin()
+        .args(["replay", "--listen", "127.0.0.1:0", "--speed", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    // generous, for a loaded machine; the replay itself would take hours
+    let first = rx.recv_timeout(std::time::Duration::from_secs(60));
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let first = first.expect("no line within a minute");
+    assert!(first.starts_with("serving http://127.0.0.1:"), "{first}");
+    assert!(first.contains("/metrics"), "{first}");
+    assert!(still_running, "the replay had already ended: {first}");
+}

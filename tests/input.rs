@@ -208,14 +208,21 @@ fn logcli_jsonl_with_bad_records() {
     assert!(std::sync::Arc::ptr_eq(&lines[0].stream, &lines[2].stream));
 }
 
+/// Issue 16, finding 7: JSON key order is not significant: `"values"` before `"stream"`
+/// reads the lines with their labels, and values with no labels at all keep their lines.
 #[test]
-fn values_before_stream_labels_is_an_error_not_a_panic() {
-    let doc = r#"{"status":"success","data":{"resultType":"streams","result":[{"values":[["1","x"]],"stream":{"pod":"a"}}]}}"#;
-    let err = read_all(doc.as_bytes(), &ReadOptions::default())
-        .1
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("before"), "{err}");
+fn finding_7_values_before_stream_labels_are_read_with_their_labels() {
+    let doc = r#"{"status":"success","data":{"resultType":"streams","result":[{"values":[["1","x"],["2","y"]],"stream":{"pod":"a"}},{"stream":{"pod":"b"},"values":[["3","z"]]},{"values":[["4","w"]]}]}}"#;
+    let (lines, res) = read_all(doc.as_bytes(), &ReadOptions::default());
+    assert_eq!(res.unwrap().lines, 4);
+    let got: Vec<(&str, i64, &str)> = lines
+        .iter()
+        .map(|l| (l.stream.pod.as_str(), l.ts_ns, l.line.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("a", 1, "x"), ("a", 2, "y"), ("b", 3, "z"), ("", 4, "w")]
+    );
 }
 
 #[test]

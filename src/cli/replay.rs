@@ -147,12 +147,22 @@ fn replay_listen(a: ReplayArgs, file: &Path, listen: std::net::SocketAddr) -> Re
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let start = Instant::now();
+    let progress = std::cell::RefCell::new(None);
     let summary = runtime.block_on(serve::listen::run(
         opts,
         model,
         &origin,
         serve::shutdown_signal(),
+        |addr, shared| {
+            let pace = a.speed.map_or(String::new(), |x| format!(" at {x}x log time"));
+            println!(
+                "serving http://{addr}/metrics; replaying {}{pace} (Ctrl-C stops)",
+                file.display()
+            );
+            *progress.borrow_mut() = Some(Progress::start(Arc::clone(shared)));
+        },
         |s| {
+            drop(progress.borrow_mut().take());
             println!(
                 "replayed {} lines of {} in {:.2} s; serving http://{}/metrics until interrupted (Ctrl-C)",
                 s.read.lines,
@@ -169,6 +179,47 @@ fn replay_listen(a: ReplayArgs, file: &Path, listen: std::net::SocketAddr) -> Re
         Some(_) => ExitCode::FAILURE,
         None => ExitCode::SUCCESS,
     })
+}
+
+/// A spinner on standard error (when it is a terminal) counting the lines scored, until
+/// dropped.
+struct Progress {
+    done: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(shared: Arc<loganomaly::serve::Shared>) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            let bar = indicatif::ProgressBar::new_spinner();
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{spinner} replaying: {pos} lines scored")
+            {
+                bar.set_style(style);
+            }
+            while !stop.load(Ordering::Relaxed) {
+                bar.set_position(shared.metrics.lines_scored());
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            bar.finish_and_clear();
+        });
+        Self {
+            done,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Reads `--alerts`, refusing a config that would send nothing.

@@ -45,6 +45,7 @@ pub(super) fn read<R: Read>(
         ts_text: Vec::new(),
         text: Vec::new(),
         depth: 0,
+        held: None,
     };
     let done = p.document();
     #[cfg(test)]
@@ -301,6 +302,9 @@ struct Parser<'a, 'b, 'c, R> {
     /// The current entry's line, before it is checked and copied out.
     text: Vec<u8>,
     depth: usize,
+    /// Lines of a stream whose `"values"` came before its `"stream"` labels (JSON key
+    /// order is not significant): held until the labels are known.
+    held: Option<Vec<LogLine>>,
 }
 
 impl<R: Read> Parser<'_, '_, '_, R> {
@@ -418,29 +422,41 @@ impl<R: Read> Parser<'_, '_, '_, R> {
         }
         self.sc.pos += 1;
         let mut stream: Option<Arc<Stream>> = None;
+        let unlabelled = Arc::new(Stream::from_labels(BTreeMap::new(), &self.ctx.opts.labels));
         self.object(|p| {
             match p.key.as_slice() {
                 b"stream" => {
                     let labels = p.labels()?;
-                    stream = Some(Arc::new(Stream::from_labels(labels, &p.ctx.opts.labels)));
+                    let s = Arc::new(Stream::from_labels(labels, &p.ctx.opts.labels));
+                    p.release_held(&s)?;
+                    stream = Some(s);
                 }
-                b"values" => match &stream {
-                    Some(s) => {
-                        p.expect(b'[', "an array of [timestamp, line] entries")?;
-                        p.array(|p| p.entry(s))?;
-                    }
-                    None => {
-                        return Err(ReadError::Record {
-                            path: p.ctx.path.clone(),
-                            line: p.sc.line as u64,
-                            what: "a stream's \"values\" come before its \"stream\" labels".into(),
-                        })
-                    }
-                },
+                b"values" => {
+                    let s = match &stream {
+                        Some(s) => Arc::clone(s),
+                        None => {
+                            p.held.get_or_insert_with(Vec::new);
+                            Arc::clone(&unlabelled)
+                        }
+                    };
+                    p.expect(b'[', "an array of [timestamp, line] entries")?;
+                    p.array(|p| p.entry(&s))?;
+                }
                 _ => p.skip_value()?,
             }
             Ok(())
-        })
+        })?;
+        // values with no labels at all: the lines are kept, with an empty label set
+        self.release_held(&unlabelled)
+    }
+
+    /// Hands the held lines to the sink as lines of `stream`.
+    fn release_held(&mut self, stream: &Arc<Stream>) -> Result<(), ReadError> {
+        for mut line in self.held.take().unwrap_or_default() {
+            line.stream = Arc::clone(stream);
+            (self.sink)(line).map_err(ReadError::Sink)?;
+        }
+        Ok(())
     }
 
     /// `{"label": "value", ...}`
@@ -526,7 +542,13 @@ impl<R: Read> Parser<'_, '_, '_, R> {
             stream: Arc::clone(stream),
             line: line.to_string(),
         };
-        (self.sink)(log).map_err(ReadError::Sink)
+        match &mut self.held {
+            Some(held) => {
+                held.push(log);
+                Ok(())
+            }
+            None => (self.sink)(log).map_err(ReadError::Sink),
+        }
     }
 
     /// An entry element: a string (its bytes, escapes decoded, left in `buf`), an

@@ -40,13 +40,16 @@ pub struct ReplayServeSummary {
     pub error: Option<ReadError>,
 }
 
-/// Replays the file into the service, reports through `on_done` once every line is scored,
-/// then keeps serving until `shutdown` completes (which also stops a replay in progress).
+/// Replays the file into the service: says through `on_listening` where it serves (and
+/// gives the shared state, to follow the replay's progress) as soon as it listens, reports
+/// through `on_done` once every line is scored, then keeps serving until `shutdown`
+/// completes (which also stops a replay in progress).
 pub async fn run(
     opts: ReplayServe,
     model: Model,
     model_origin: &str,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(SocketAddr, &Arc<Shared>),
     on_done: impl FnOnce(&ReplayServeSummary),
 ) -> Result<ReplayServeSummary, ServeError> {
     let shared = Arc::new(Shared::default());
@@ -58,6 +61,7 @@ pub async fn run(
             source,
         })?;
     let local_addr = listener.local_addr().unwrap_or(opts.listen);
+    on_listening(local_addr, &shared);
     let stop = Stop::default();
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let stopping = stop.clone();

@@ -55,6 +55,15 @@ pub enum ModelError {
         /// Payload bytes found.
         found: u64,
     },
+    /// The file goes on after the payload its header announces (two files written into
+    /// one, or a copy that appended): not a truncation, and not to be guessed at.
+    #[error("{origin}: {extra} unexpected bytes after the model's payload")]
+    Trailing {
+        /// The model file.
+        origin: String,
+        /// Bytes after the payload.
+        extra: u64,
+    },
     /// The payload does not match its checksum.
     #[error("{origin}: corrupt: checksum mismatch")]
     Checksum {

@@ -894,6 +894,15 @@ mod tests {
             Model::from_bytes(truncated, "m"),
             Err(ModelError::Truncated { .. })
         ));
+        // issue 16, finding 7: bytes after the payload are said as such, not "truncated"
+        let mut appended = bytes.clone();
+        appended.extend_from_slice(b"more");
+        let err = Model::from_bytes(&appended, "m").unwrap_err();
+        assert!(
+            matches!(err, ModelError::Trailing { extra: 4, .. }),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("truncated"), "{err}");
         let mut flipped = bytes.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 0x55;

@@ -62,7 +62,13 @@ impl Model {
             });
         }
         let payload = &bytes[HEADER..];
-        if payload.len() as u64 != len {
+        if payload.len() as u64 > len {
+            return Err(ModelError::Trailing {
+                origin,
+                extra: payload.len() as u64 - len,
+            });
+        }
+        if (payload.len() as u64) < len {
             return Err(ModelError::Truncated {
                 origin,
                 expected: len,
