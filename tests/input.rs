@@ -290,3 +290,21 @@ fn finding_6_a_huge_loki_line_is_cut_while_reading() {
     assert_eq!(lines[1].line, "y".repeat(99));
     assert_eq!(lines[2].line, "small");
 }
+
+/// Found by `props::readers_take_arbitrary_bytes`: a text line of invalid UTF-8 bytes, cut
+/// to `max_line_bytes` and then repaired (each bad byte a 3-byte U+FFFD), grew past the cut.
+#[test]
+fn a_repaired_text_line_still_fits_max_line_bytes() {
+    let input = vec![0xffu8; 100];
+    let opts = ReadOptions {
+        format: Format::Text,
+        max_line_bytes: 60,
+        ..ReadOptions::default()
+    };
+    let (lines, res) = read_all(&input, &opts);
+    let stats = res.unwrap();
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].line.len() <= 60, "{}", lines[0].line.len());
+    assert!(lines[0].line.starts_with('\u{fffd}'));
+    assert_eq!((stats.truncated, stats.repaired_utf8), (1, 1));
+}

@@ -6,5 +6,6 @@ mod deploy;
 mod input;
 mod loki;
 mod prometheus;
+mod props;
 mod scoring;
 mod stage_latency;

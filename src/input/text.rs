@@ -42,7 +42,13 @@ pub(super) fn read<R: BufRead>(
             Ok(s) => s,
             Err(e) => {
                 stats.repaired_utf8 += 1;
-                String::from_utf8_lossy(e.as_bytes()).into_owned()
+                // each bad byte becomes a 3-byte U+FFFD: the repaired line is cut again
+                let mut repaired = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                if repaired.len() > max {
+                    repaired.truncate(super::floor_char_boundary(&repaired, max));
+                    stats.truncated += u64::from(len <= max);
+                }
+                repaired
             }
         };
         stats.lines += 1;
