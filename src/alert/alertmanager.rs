@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use super::config::{AlertConfig, AlertmanagerConfig};
@@ -32,7 +34,11 @@ pub(super) fn setup(cfg: &AlertConfig) -> Result<Option<Setup>, AlertError> {
     let url = Secret::new(AlertmanagerState::endpoint(&am.url));
     Ok(Some(Setup {
         notifier: Box::new(AlertmanagerState::new(am.clone())),
-        target: Target { url, auth },
+        target: Target {
+            url,
+            auth,
+            pace: Duration::ZERO,
+        },
     }))
 }
 

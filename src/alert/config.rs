@@ -35,6 +35,10 @@ pub struct AlertConfig {
     pub alertmanager: Option<AlertmanagerConfig>,
     /// Generic JSON webhook (off when absent); the payload is documented in the README.
     pub webhook: Option<WebhookConfig>,
+    /// Discord webhook (off when absent).
+    pub discord: Option<DiscordConfig>,
+    /// Microsoft Teams Workflows webhook (off when absent).
+    pub teams: Option<TeamsConfig>,
     /// Optional LLM explanation through an OpenAI-compatible chat-completions endpoint.
     pub explain: Option<ExplainConfig>,
 }
@@ -250,6 +254,23 @@ pub struct SlackConfig {
     pub webhook_url: SecretSource,
 }
 
+/// Discord webhook.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// The webhook URL (`https://discord.com/api/webhooks/…`): a secret.
+    pub webhook_url: SecretSource,
+}
+
+/// Microsoft Teams: the URL of a Workflows flow "Post to a channel when a webhook request
+/// is received".
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamsConfig {
+    /// The flow's HTTP POST URL (it carries a signature): a secret.
+    pub webhook_url: SecretSource,
+}
+
 /// Alertmanager API v2.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -337,7 +358,11 @@ impl AlertConfig {
 
     /// Whether any notifier is configured.
     pub fn has_notifiers(&self) -> bool {
-        self.slack.is_some() || self.alertmanager.is_some() || self.webhook.is_some()
+        self.slack.is_some()
+            || self.alertmanager.is_some()
+            || self.webhook.is_some()
+            || self.discord.is_some()
+            || self.teams.is_some()
     }
 
     /// Reads every secret the notifiers need (`{ env = "VAR" }`, `{ file = "/path" }`) and

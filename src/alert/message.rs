@@ -221,3 +221,38 @@ pub fn short_time(rfc: &str) -> String {
         _ => rfc.to_string(),
     }
 }
+
+/// The mark of a message's kind, for chat notifiers: red, orange, green.
+pub fn icon(kind: NoticeKind) -> &'static str {
+    match kind {
+        NoticeKind::Firing => "🔴",
+        NoticeKind::Reminder => "🟠",
+        NoticeKind::Resolved => "✅",
+    }
+}
+
+/// The title of a chat message: the pod and what became of it, or a group's summary.
+pub fn headline(msg: &Message) -> String {
+    let icon = icon(msg.kind);
+    match (&msg.scope, msg.pods.first()) {
+        (None, Some(pod)) => {
+            let name = format!("{}/{}", pod.namespace, pod.pod);
+            match msg.kind {
+                NoticeKind::Firing => format!("{icon} {name}"),
+                NoticeKind::Reminder => format!("{icon} Still abnormal: {name}"),
+                NoticeKind::Resolved => format!("{icon} Resolved: {name}"),
+            }
+        }
+        _ => format!("{icon} {}", msg.summary()),
+    }
+}
+
+/// Cuts to at most `max` characters, marking a cut with `…`.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}

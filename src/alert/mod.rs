@@ -9,7 +9,8 @@
 //! - `redact`: masks secrets before any line leaves the process.
 //! - `message`: a notice made ready to render (redacted lines, links, times).
 //! - `notifier`: the `Notifier` trait (name, wire format) and the list of notifiers.
-//! - `slack`, `alertmanager`, `webhook`: one file per notifier: its setup and payloads.
+//! - `slack`, `discord`, `teams`, `alertmanager`, `webhook`: one file per notifier: its setup
+//!   and payloads.
 //! - `explain`: optional two-sentence likely cause from an OpenAI-compatible LLM endpoint.
 //! - `outbox`: bounded queues with retry, backoff, `Retry-After` and a drain deadline.
 //! - `alerter`: wires the above; `preview`: plays a file on log time (`replay --alerts`), a preview of what `serve` sends.
@@ -20,6 +21,7 @@ mod alertmanager;
 mod category;
 mod config;
 mod dependency;
+mod discord;
 mod error;
 mod explain;
 mod message;
@@ -30,15 +32,17 @@ pub mod policy;
 mod preview;
 mod redact;
 mod slack;
+mod teams;
 mod webhook;
 
 pub use alerter::{Alerter, NotifierReport};
 pub use category::{classify, Category};
 pub use config::{
-    AlertConfig, AlertmanagerConfig, DeliveryConfig, ExplainConfig, MessageConfig, PolicyConfig,
-    RedactConfig, SlackConfig, StormConfig, WebhookConfig,
+    AlertConfig, AlertmanagerConfig, DeliveryConfig, DiscordConfig, ExplainConfig, MessageConfig,
+    PolicyConfig, RedactConfig, SlackConfig, StormConfig, TeamsConfig, WebhookConfig,
 };
 pub use dependency::Workloads;
+pub use discord::render as render_discord;
 pub use error::{AlertError, DeliveryError};
 pub use message::{LineView, Message, PodView};
 pub use minutes::{observations, MinuteClock, Minutes, WindowLines, MAX_GAP_MINUTES};
@@ -47,4 +51,5 @@ pub use policy::{Notice, NoticeKind, ObservedLine, PodAlert, PodObservation, Pol
 pub use preview::{play, scored_in_time_order, AlertReplay};
 pub use redact::{builtin_redactor, redact_url, Redactor, Rewrite, Rule, RULES};
 pub use slack::render as render_slack;
+pub use teams::render as render_teams;
 pub use webhook::{render as render_webhook, WebhookPayload};

@@ -7,14 +7,15 @@
 //! in [`SETUPS`].
 
 use std::fmt;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use super::config::{check_secret_url, AlertConfig};
 use super::error::AlertError;
 use super::message::Message;
-use super::outbox::Target;
-use super::{alertmanager, slack, webhook};
+use super::outbox::{Auth, Target};
+use super::{alertmanager, discord, slack, teams, webhook};
 use crate::secret::{Secret, SecretSource};
 
 /// One destination of alert messages: its name and its wire format.
@@ -58,6 +59,28 @@ pub(crate) fn secret_url(source: &SecretSource, key: &str) -> Result<Secret, Ale
     Ok(url)
 }
 
+/// The setup of a chat webhook whose URL is its only setting (Slack, Discord, Teams):
+/// `None` when its section is absent; its URL read as the secret `key` and checked.
+pub(crate) fn chat_webhook(
+    url: Option<&SecretSource>,
+    key: &str,
+    notifier: Stateless,
+    pace: Duration,
+) -> Result<Option<Setup>, AlertError> {
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    let target = Target {
+        url: secret_url(url, key)?,
+        auth: Auth::None,
+        pace,
+    };
+    Ok(Some(Setup {
+        notifier: Box::new(notifier),
+        target,
+    }))
+}
+
 /// A configured notifier with its secrets read and checked, before its outbox starts.
 #[derive(Debug)]
 pub(crate) struct Setup {
@@ -71,7 +94,13 @@ pub(crate) struct Setup {
 type SetupFn = fn(&AlertConfig) -> Result<Option<Setup>, AlertError>;
 
 /// Every notifier, in the order they start and are reported.
-const SETUPS: [SetupFn; 3] = [slack::setup, webhook::setup, alertmanager::setup];
+const SETUPS: [SetupFn; 5] = [
+    slack::setup,
+    webhook::setup,
+    alertmanager::setup,
+    discord::setup,
+    teams::setup,
+];
 
 /// Every configured notifier, its secrets read (`{ env = … }`, `{ file = … }`) and its
 /// secret URLs checked; the error names the first bad key.

@@ -47,6 +47,9 @@ pub struct Target {
     pub url: Secret,
     /// Credentials.
     pub auth: Auth,
+    /// Least time between two requests: the endpoint's documented rate limit, kept so
+    /// that bursts wait here instead of being answered 429 (zero: no pacing).
+    pub pace: Duration,
 }
 
 /// Counters of one notifier, for metrics; read with [`DeliveryStats::snapshot`].
@@ -191,7 +194,10 @@ impl Outbox {
 
 impl Worker {
     async fn run(self, mut rx: mpsc::Receiver<Value>) {
+        let mut next = tokio::time::Instant::now();
         while let Some(payload) = rx.recv().await {
+            tokio::time::sleep_until(next).await;
+            next = tokio::time::Instant::now() + self.target.pace;
             self.deliver(&payload).await;
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
         }

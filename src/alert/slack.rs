@@ -4,13 +4,14 @@
 //! text; the whole payload is kept under [`MAX_PAYLOAD_CHARS`] by showing fewer lines and
 //! pods until it fits.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 
 use super::config::AlertConfig;
 use super::error::AlertError;
-use super::message::{short_time, Message, PodView};
-use super::notifier::{secret_url, Setup, Stateless};
-use super::outbox::{Auth, Target};
+use super::message::{cut, headline, short_time, Message, PodView};
+use super::notifier::{chat_webhook, Setup, Stateless};
 use super::policy::{NoticeKind, Scope};
 
 /// Slack's limit on header text.
@@ -27,18 +28,12 @@ const LIST_PODS: usize = 20;
 
 /// `[slack]`: one Block Kit message per notice to the webhook URL (a secret, checked).
 pub(super) fn setup(cfg: &AlertConfig) -> Result<Option<Setup>, AlertError> {
-    let Some(s) = &cfg.slack else {
-        return Ok(None);
-    };
-    let target = Target {
-        url: secret_url(&s.webhook_url, "slack.webhook_url")?,
-        auth: Auth::None,
-    };
-    let notifier = Box::new(Stateless {
+    let url = cfg.slack.as_ref().map(|c| &c.webhook_url);
+    let notifier = Stateless {
         name: "slack",
         render,
-    });
-    Ok(Some(Setup { notifier, target }))
+    };
+    chat_webhook(url, "slack.webhook_url", notifier, Duration::ZERO)
 }
 
 /// The Slack payload for `msg`.
@@ -72,28 +67,8 @@ fn render_with(msg: &Message, max_lines: usize, max_pods: usize) -> Value {
     json!({ "text": msg.summary(), "blocks": blocks })
 }
 
-fn icon(kind: NoticeKind) -> &'static str {
-    match kind {
-        NoticeKind::Firing => "🔴",
-        NoticeKind::Reminder => "🟠",
-        NoticeKind::Resolved => "✅",
-    }
-}
-
 fn pod_blocks(msg: &Message, pod: &PodView, max_lines: usize, blocks: &mut Vec<Value>) {
-    let title = match msg.kind {
-        NoticeKind::Firing => format!("{} {}/{}", icon(msg.kind), pod.namespace, pod.pod),
-        NoticeKind::Reminder => format!(
-            "{} Still abnormal: {}/{}",
-            icon(msg.kind),
-            pod.namespace,
-            pod.pod
-        ),
-        NoticeKind::Resolved => {
-            format!("{} Resolved: {}/{}", icon(msg.kind), pod.namespace, pod.pod)
-        }
-    };
-    blocks.push(header(&title));
+    blocks.push(header(&headline(msg)));
     if msg.kind == NoticeKind::Resolved {
         let ended = pod.ended.as_deref().unwrap_or(&pod.at);
         blocks.push(section(&format!(
@@ -133,7 +108,7 @@ fn group_blocks(
     max_pods: usize,
     blocks: &mut Vec<Value>,
 ) {
-    blocks.push(header(&format!("{} {}", icon(msg.kind), msg.summary())));
+    blocks.push(header(&headline(msg)));
     let mut list = String::new();
     let mut shown = 0;
     for p in msg.pods.iter().take(max_pods) {
@@ -242,14 +217,4 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-/// Cuts to at most `max` characters, marking a cut with `…`.
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }

@@ -22,7 +22,10 @@
 //! }
 //! ```
 
+use std::time::Duration;
+
 use serde::Serialize;
+
 use serde_json::Value;
 
 use super::config::AlertConfig;
@@ -71,7 +74,11 @@ pub(super) fn setup(cfg: &AlertConfig) -> Result<Option<Setup>, AlertError> {
     });
     Ok(Some(Setup {
         notifier,
-        target: Target { url, auth },
+        target: Target {
+            url,
+            auth,
+            pace: Duration::ZERO,
+        },
     }))
 }
 

@@ -227,7 +227,7 @@ fn load_alerts(path: &Path) -> Result<AlertConfig> {
     let cfg = AlertConfig::load(path)?;
     if !cfg.has_notifiers() {
         bail!(
-            "{}: no notifier configured ([slack], [alertmanager] or [webhook])",
+            "{}: no notifier configured ([slack], [discord], [teams], [alertmanager] or [webhook])",
             path.display()
         );
     }

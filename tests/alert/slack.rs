@@ -3,56 +3,16 @@
 
 use std::time::Duration;
 
-use loganomaly::alert::{
-    render_slack, AlertConfig, Alerter, Message, MessageConfig, Notice, NoticeKind, ObservedLine,
-    PodAlert, Redactor, Scope,
-};
+use loganomaly::alert::{render_slack, AlertConfig, Alerter, Notice, NoticeKind, Scope};
 use serde_json::Value;
 
-use super::support::{at, fire, Captured, FakeServer, Reply, SECRET_TOKEN};
+use super::support::{alert, at, fire, message, Captured, FakeServer, Reply, SECRET_TOKEN};
 
 fn config(slack_url: &str) -> AlertConfig {
     let text = format!(
         "[slack]\nwebhook_url = {slack_url:?}\n[delivery]\ninitial_backoff = \"50ms\"\nmax_backoff = \"2s\"\nmax_attempts = 4\ndrain_deadline = \"5s\"\n"
     );
     AlertConfig::from_toml(&text, "test").unwrap()
-}
-
-fn alert(ns: &str, pod: &str, line_len: usize) -> PodAlert {
-    PodAlert {
-        namespace: ns.into(),
-        pod: pod.into(),
-        kind: NoticeKind::Firing,
-        since_ns: at(0),
-        at_ns: at(1),
-        ended_ns: None,
-        burst: 42.0,
-        peak_burst: 50.0,
-        enter_score: 9.0,
-        score: 0.7,
-        threshold: 0.615,
-        anomalous_in_window: 30,
-        top_lines: (0..10)
-            .map(|i| ObservedLine {
-                ts_ns: at(0) + i,
-                score: 0.9,
-                line: format!("panic: <{i}> & token=abc{i} {}", "x".repeat(line_len)),
-                tokens: vec![],
-            })
-            .collect(),
-        category: loganomaly::alert::Category::Crash,
-        dependency: None,
-    }
-}
-
-fn message(notice: &Notice) -> Message {
-    let cfg = MessageConfig {
-        dashboard_url: Some("https://grafana.example/d/pod?ns={namespace}&pod={pod}".into()),
-        logs_url: Some("https://grafana.example/explore?q={query}&from={from_ms}".into()),
-        max_line_chars: 2000,
-        top_lines: 20,
-    };
-    Message::build(notice, &cfg, &Redactor::new(&[]).unwrap())
 }
 
 /// Checks Slack's limits on a rendered payload.

@@ -10,7 +10,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use loganomaly::alert::{Alerter, ObservedLine, PodObservation};
+use loganomaly::alert::{
+    Alerter, Message, MessageConfig, Notice, NoticeKind, ObservedLine, PodAlert, PodObservation,
+    Redactor,
+};
 use serde_json::Value;
 
 /// One scripted answer.
@@ -200,4 +203,44 @@ impl std::io::Write for Captured {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A firing pod alert with ten top lines of `line_len` extra characters (with markup and a
+/// token in them, for escaping and redaction).
+pub fn alert(ns: &str, pod: &str, line_len: usize) -> PodAlert {
+    PodAlert {
+        namespace: ns.into(),
+        pod: pod.into(),
+        kind: NoticeKind::Firing,
+        since_ns: at(0),
+        at_ns: at(1),
+        ended_ns: None,
+        burst: 42.0,
+        peak_burst: 50.0,
+        enter_score: 9.0,
+        score: 0.7,
+        threshold: 0.615,
+        anomalous_in_window: 30,
+        top_lines: (0..10)
+            .map(|i| ObservedLine {
+                ts_ns: at(0) + i,
+                score: 0.9,
+                line: format!("panic: <{i}> & token=abc{i} {}", "x".repeat(line_len)),
+                tokens: vec![],
+            })
+            .collect(),
+        category: loganomaly::alert::Category::Crash,
+        dependency: None,
+    }
+}
+
+/// `notice` made ready to render, with dashboard and logs links.
+pub fn message(notice: &Notice) -> Message {
+    let cfg = MessageConfig {
+        dashboard_url: Some("https://grafana.example/d/pod?ns={namespace}&pod={pod}".into()),
+        logs_url: Some("https://grafana.example/explore?q={query}&from={from_ms}".into()),
+        max_line_chars: 2000,
+        top_lines: 20,
+    };
+    Message::build(notice, &cfg, &Redactor::new(&[]).unwrap())
 }
