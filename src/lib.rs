@@ -55,5 +55,6 @@ pub mod report;
 pub mod retry;
 pub mod secret;
 pub mod serve;
+pub mod summary;
 mod sys;
 pub mod telemetry;

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use cli::args::{ConfigArgs, ThreadsArg};
 #[cfg(feature = "lab")]
 use cli::{bench, evaluate, generate};
-use cli::{replay, score, serve, tail, train};
+use cli::{replay, score, serve, summarize, tail, train};
 
 /// Finds the pods of a Kubernetes cluster that started logging something abnormal.
 ///
@@ -38,6 +38,9 @@ enum Command {
     Score(score::ScoreArgs),
     /// Learn a model from a log file.
     Train(train::TrainArgs),
+    /// Write a Markdown summary of a log file: per workload its volume, new and grown line
+    /// templates and anomalous pods, and the incidents the alert policy would raise.
+    Summarize(summarize::SummarizeArgs),
     /// Write a synthetic Kubernetes log file with labelled incidents.
     #[cfg(feature = "lab")]
     Generate(generate::GenerateArgs),
@@ -64,6 +67,7 @@ impl Command {
             Command::Replay(a) => a.threads,
             Command::Score(a) => a.threads,
             Command::Train(a) => a.threads,
+            Command::Summarize(a) => a.threads,
             Command::Serve(a) => a.threads,
             Command::Tail(a) => a.threads,
             #[cfg(feature = "lab")]
@@ -121,6 +125,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay(a) => replay::run(a),
         Command::Score(a) => score::run(a),
         Command::Train(a) => train::run(a),
+        Command::Summarize(a) => summarize::run(a),
         #[cfg(feature = "lab")]
         Command::Generate(a) => generate::run(a),
         Command::Serve(a) => serve::run(a.config),

@@ -596,3 +596,70 @@ fn finding_10_replay_listen_prints_its_url_at_once() {
     assert!(first.contains("/metrics"), "{first}");
     assert!(still_running, "the replay had already ended: {first}");
 }
+
+/// Issue 18: `summarize` of the bundled sample is Markdown that parses as such (headings,
+/// the incidents table), and its incidents name the workload of every labelled pod.
+#[test]
+fn summarize_names_every_incident_workload_of_the_sample_in_markdown() {
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+    let out = bin()
+        .arg("summarize")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8(out.stdout).unwrap();
+    let (mut headings, mut in_heading, mut tables, mut cells) = (Vec::new(), false, 0, 0);
+    let mut heading = String::new();
+    let mut table_text = String::new();
+    let mut in_table = false;
+    for event in Parser::new_ext(&md, Options::ENABLE_TABLES) {
+        match event {
+            Event::Start(Tag::Heading { .. }) => (in_heading, heading) = (true, String::new()),
+            Event::End(TagEnd::Heading(_)) => {
+                in_heading = false;
+                headings.push(heading.clone());
+            }
+            Event::Start(Tag::Table(_)) => (tables, in_table) = (tables + 1, true),
+            Event::End(TagEnd::Table) => in_table = false,
+            Event::Start(Tag::TableCell) => cells += 1,
+            Event::Text(t) | Event::Code(t) => {
+                if in_heading {
+                    heading.push_str(&t);
+                }
+                if in_table {
+                    table_text.push_str(&t);
+                    table_text.push(' ');
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(headings.iter().any(|h| h == "Incidents"), "{headings:?}");
+    assert!(headings.iter().any(|h| h == "Workloads"), "{headings:?}");
+    assert_eq!(tables, 1, "one incidents table");
+    assert!(cells > 6 * 2, "a header and rows of six cells");
+    let labels =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("dataset/sample-loki-logs.labels.jsonl");
+    let text = std::fs::read_to_string(labels).unwrap();
+    let workloads: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| {
+            v["pod"]
+                .as_str()
+                .map(|p| loganomaly::alert::workload_of(p).to_string())
+        })
+        .collect();
+    assert!(workloads.len() >= 5, "{workloads:?}");
+    for w in &workloads {
+        assert!(
+            table_text.contains(&format!("/{w}-")) || table_text.contains(&format!("/{w} ")),
+            "{w} missing from the incidents: {table_text}"
+        );
+    }
+}

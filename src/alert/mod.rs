@@ -41,10 +41,10 @@ pub use config::{
     AlertConfig, AlertmanagerConfig, DeliveryConfig, DiscordConfig, ExplainConfig, MessageConfig,
     PolicyConfig, RedactConfig, SlackConfig, StormConfig, TeamsConfig, WebhookConfig,
 };
-pub use dependency::Workloads;
+pub use dependency::{workload_of, Workloads};
 pub use discord::render as render_discord;
 pub use error::{AlertError, DeliveryError};
-pub use message::{LineView, Message, PodView};
+pub use message::{cut, LineView, Message, PodView};
 pub use minutes::{observations, MinuteClock, Minutes, WindowLines, MAX_GAP_MINUTES};
 pub use outbox::{http_client, DeliveryStats, StatsSnapshot};
 pub use policy::{Notice, NoticeKind, ObservedLine, PodAlert, PodObservation, Policy, Scope};

@@ -12,5 +12,6 @@ pub mod generate;
 pub mod replay;
 pub mod score;
 pub mod serve;
+pub mod summarize;
 pub mod tail;
 pub mod train;
