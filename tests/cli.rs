@@ -643,8 +643,8 @@ fn summarize_names_every_incident_workload_of_the_sample_in_markdown() {
     assert!(headings.iter().any(|h| h == "Workloads"), "{headings:?}");
     assert_eq!(tables, 1, "one incidents table");
     assert!(cells > 6 * 2, "a header and rows of six cells");
-    let labels =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("dataset/sample-loki-logs.labels.jsonl");
+    let labels = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("dataset/sample-loki-logs.labels.jsonl");
     let text = std::fs::read_to_string(labels).unwrap();
     let workloads: std::collections::BTreeSet<String> = text
         .lines()
