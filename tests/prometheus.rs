@@ -213,7 +213,12 @@ fn a_real_prometheus_scrapes_the_replay_and_the_dashboards_and_rules_work() {
         http_get(prom_port, "/-/ready").is_some()
     });
 
-    // the replay ends after ~60 s; give Prometheus a few more scrapes
+    // the replay says where it serves at once, and ends after ~60 s; give Prometheus a
+    // few more scrapes
+    let first = lines
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the replay says where it serves");
+    assert!(first.starts_with("serving http://127.0.0.1:"), "{first}");
     let done = lines
         .recv_timeout(Duration::from_secs(240))
         .expect("the replay finishes");
