@@ -17,6 +17,7 @@
 //! - [`replay`]: a file through the pipeline into the per-pod report.
 //! - [`report`]: the replay report: what was read, how fast, which pods and why.
 //! - [`quality`]: labels files and streaming quality against them, for the replay report.
+//! - [`summary`]: `summarize`: a Markdown summary of a file (incidents, workloads, templates).
 //! - [`serve`]: the long-running service: scoring stage, HTTP endpoints, model lifecycle.
 //! - [`config`]: the service's TOML configuration, checked once at start-up.
 //! - [`metrics`]: the Prometheus metrics: per-pod scores and the service's own health.
