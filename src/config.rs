@@ -655,4 +655,43 @@ mod tests {
             assert!(e.contains(key), "{text}: {e}");
         }
     }
+
+    /// Issue 17: `serve` (and so `check-config`) runs with only a push receiver; with no
+    /// source at all it says what is missing; `[push]` keys are validated and printed.
+    #[test]
+    fn push_alone_is_a_source_and_its_keys_are_checked() {
+        let c = parse("[push]\n", &[]).unwrap();
+        c.check_for_serve().unwrap();
+        assert!(c.to_toml().contains("[push]"), "{}", c.to_toml());
+        let e = parse("[push]\nenabled = false\n", &[])
+            .unwrap()
+            .check_for_serve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[push]") && e.contains("[loki]"), "{e}");
+        let e = parse("", &[])
+            .unwrap()
+            .check_for_serve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("source"), "{e}");
+        let e = parse("[push]\nqueue_lines = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("push") && e.contains("queue_lines"), "{e}");
+        let c = parse("", &[("LOGANOMALY_PUSH_TENANT_LABEL", "tenant")]).unwrap();
+        let push = c.push_settings().unwrap();
+        assert_eq!(push.tenant_label.as_deref(), Some("tenant"));
+        // the line cut and label names follow [loki] unless [push] sets them
+        let c = parse(
+            "[loki]\nurl = \"http://loki:3100\"\nmax_line_bytes = 100\n[loki.labels]\npod = [\"p\"]\n[push]\n",
+            &[],
+        )
+        .unwrap();
+        let push = c.push_settings().unwrap();
+        assert_eq!(
+            (push.max_line_bytes, push.names.pod.clone()),
+            (100, vec!["p".to_string()])
+        );
+    }
 }
