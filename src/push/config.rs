@@ -116,7 +116,8 @@ mod tests {
     #[test]
     fn defaults_validate_and_each_rule_names_its_key() {
         PushConfig::default().validate().unwrap();
-        let cases: [(fn(&mut PushConfig), &str); 7] = [
+        type Set = fn(&mut PushConfig);
+        let cases: [(Set, &str); 7] = [
             (|c| c.max_body_bytes = 10, "max_body_bytes"),
             (|c| c.max_decoded_bytes = 1024, "max_decoded_bytes"),
             (|c| c.queue_lines = 0, "queue_lines"),
