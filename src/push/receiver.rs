@@ -7,8 +7,8 @@
 //! batch scores each line once. A forwarding task moves queued lines into the stage's
 //! channel, waiting while the scorer is busy (backpressure), and frees their room.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -94,7 +94,13 @@ struct Receiver {
     room: Arc<Semaphore>,
     queue: mpsc::UnboundedSender<Queued>,
     shared: Arc<Shared>,
+    /// Streams seen, so that every push of a stream shares one [`Stream`] (the stage and
+    /// the model's reservoir hold lines, and each line its stream).
+    streams: Mutex<HashMap<BTreeMap<String, String>, Arc<Stream>>>,
 }
+
+/// Most streams remembered by the receiver; past it the memory starts over.
+const STREAMS_REMEMBERED: usize = 100_000;
 
 /// The push route, and the forwarding task that moves accepted lines into `lines` (the
 /// stage's channel) until `stop`; the task then refuses new pushes (503), forwards what
@@ -114,6 +120,7 @@ pub fn receiver(
         settings,
         queue,
         shared,
+        streams: Mutex::default(),
     });
     let router = Router::new().route(PUSH_PATH, post(push)).with_state(state);
     (router, forward(rx, lines, stop))
@@ -220,7 +227,7 @@ async fn push(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Body) ->
         }
         Err(e) => return refuse(&r.shared, PushRefusal::BadRequest, 0, e.to_string()),
     };
-    let (lines, truncated, bad) = to_lines(s, tenant, streams);
+    let (lines, truncated, bad) = to_lines(s, tenant, streams, &r.streams);
     let n = lines.len();
     if n > s.queue_lines {
         let m = format!(
@@ -275,11 +282,16 @@ fn to_lines(
     s: &PushSettings,
     tenant: Option<&str>,
     streams: Vec<PushedStream>,
+    known: &Mutex<HashMap<BTreeMap<String, String>, Arc<Stream>>>,
 ) -> (Vec<LogLine>, u64, Option<(usize, u64, String)>) {
     let mut out = Vec::with_capacity(streams.iter().map(|s| s.entries.len()).sum());
     let mut truncated = 0;
     let mut bad: Option<(usize, u64, String)> = None;
-    let mut seen: BTreeMap<BTreeMap<String, String>, Arc<Stream>> = BTreeMap::new();
+    // a poisoned lock only means another push panicked; the map itself is still sound
+    let mut seen = known.lock().unwrap_or_else(|p| p.into_inner());
+    if seen.len() >= STREAMS_REMEMBERED {
+        seen.clear();
+    }
     for pushed in streams {
         let mut labels = match pushed.labels.parse() {
             Ok(l) => l,
@@ -353,6 +365,7 @@ mod tests {
             settings: PushSettings::new(&cfg, None),
             queue,
             shared: Arc::new(Shared::default()),
+            streams: Mutex::default(),
         });
         tokio::spawn(forward(rx, lines, stop));
         (r, stop_tx)
@@ -396,6 +409,10 @@ mod tests {
         assert!(rx.try_recv().is_err(), "nothing twice");
         let pods: Vec<_> = got.iter().map(|l| l.stream.pod.as_str()).collect();
         assert_eq!(pods, ["a", "a", "a", "b", "b"]);
+        assert!(
+            Arc::ptr_eq(&got[3].stream, &got[4].stream),
+            "one stream, shared"
+        );
         assert_eq!(got[0].stream.labels["tenant"], "team-a");
         let text = r.shared.metrics.encode().unwrap();
         assert!(
@@ -452,6 +469,7 @@ mod tests {
             room: Arc::clone(&r.room),
             queue: r.queue.clone(),
             shared: Arc::clone(&r.shared),
+            streams: Mutex::default(),
         });
         assert_eq!(
             send(&r2, body("a", 1), "application/x-protobuf")
