@@ -210,24 +210,38 @@ async fn push(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Body) ->
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().contains(what))
     };
-    let decoded = if header_has(header::CONTENT_TYPE, "json") {
-        wire::decode_json(
-            &body,
-            header_has(header::CONTENT_ENCODING, "gzip"),
-            s.max_decoded_bytes,
-        )
-    } else {
-        // Loki reads any other content type as snappy protobuf, as Promtail sends it
-        wire::decode_protobuf(&body, s.max_decoded_bytes)
-    };
-    let streams = match decoded {
-        Ok(streams) => streams,
-        Err(e @ wire::WireError::TooLarge { .. }) => {
+    let json = header_has(header::CONTENT_TYPE, "json");
+    let gzip = header_has(header::CONTENT_ENCODING, "gzip");
+    let tenant_owned = tenant.map(str::to_owned);
+    let state = Arc::clone(&r);
+    // decompressing and decoding is CPU work: off the async workers
+    let decoded = tokio::task::spawn_blocking(move || {
+        let s = &state.settings;
+        let streams = if json {
+            wire::decode_json(&body, gzip, s.max_decoded_bytes)
+        } else {
+            // Loki reads any other content type as snappy protobuf, as Promtail sends it
+            wire::decode_protobuf(&body, s.max_decoded_bytes)
+        }?;
+        Ok::<_, wire::WireError>(to_lines(
+            s,
+            tenant_owned.as_deref(),
+            streams,
+            &state.streams,
+        ))
+    })
+    .await;
+    let (lines, truncated, bad) = match decoded {
+        Ok(Ok(decoded)) => decoded,
+        Ok(Err(e @ wire::WireError::TooLarge { .. })) => {
             return refuse(&r.shared, PushRefusal::TooLarge, 0, e.to_string())
         }
-        Err(e) => return refuse(&r.shared, PushRefusal::BadRequest, 0, e.to_string()),
+        Ok(Err(e)) => return refuse(&r.shared, PushRefusal::BadRequest, 0, e.to_string()),
+        Err(e) => {
+            tracing::error!("the push decoder failed: {e}");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "decoder failed\n").into_response();
+        }
     };
-    let (lines, truncated, bad) = to_lines(s, tenant, streams, &r.streams);
     let n = lines.len();
     if n > s.queue_lines {
         let m = format!(
@@ -479,5 +493,32 @@ mod tests {
         );
         let resp = push(State(r2), HeaderMap::new(), Body::from(body("a", 1))).await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn after_stop_pushes_are_503_and_what_was_accepted_is_forwarded() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let (r, stop) = state(10, tx);
+        let proto = "application/x-protobuf";
+        assert_eq!(
+            send(&r, body("a", 3), proto).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        stop.send(true).unwrap();
+        let mut status = StatusCode::NO_CONTENT;
+        for _ in 0..100 {
+            status = send(&r, body("b", 1), proto).await.status();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let mut pods = Vec::new();
+        while let Some(l) = rx.recv().await {
+            pods.push(l.stream.pod.clone());
+        }
+        // the channel closes once the forwarder has handed over what it accepted
+        assert_eq!(pods.iter().filter(|p| *p == "a").count(), 3);
     }
 }
