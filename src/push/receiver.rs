@@ -97,6 +97,8 @@ struct Receiver {
     /// Streams seen, so that every push of a stream shares one [`Stream`] (the stage and
     /// the model's reservoir hold lines, and each line its stream).
     streams: Mutex<HashMap<BTreeMap<String, String>, Arc<Stream>>>,
+    /// True once the service is stopping: pushes are then refused (503) before queueing.
+    stopping: watch::Receiver<bool>,
 }
 
 /// Most streams remembered by the receiver; past it the memory starts over.
@@ -121,6 +123,7 @@ pub fn receiver(
         queue,
         shared,
         streams: Mutex::default(),
+        stopping: stop.clone(),
     });
     let router = Router::new().route(PUSH_PATH, post(push)).with_state(state);
     (router, forward(rx, lines, stop))
@@ -165,6 +168,10 @@ fn refuse(shared: &Shared, why: PushRefusal, lines: u64, message: String) -> Res
 
 async fn push(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Body) -> Response {
     let s = &r.settings;
+    if *r.stopping.borrow() {
+        let m = "loganomaly is stopping".to_string();
+        return refuse(&r.shared, PushRefusal::Stopping, 0, m);
+    }
     let tenant = headers
         .get(TENANT_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -261,12 +268,14 @@ async fn push(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Body) ->
                 return refuse(&r.shared, PushRefusal::QueueFull, n as u64, m);
             }
         };
-        if r.queue
-            .send(Queued {
-                lines,
-                _room: permit,
-            })
-            .is_err()
+        let stopping = *r.stopping.borrow();
+        if stopping
+            || r.queue
+                .send(Queued {
+                    lines,
+                    _room: permit,
+                })
+                .is_err()
         {
             let m = "loganomaly is stopping".to_string();
             return refuse(&r.shared, PushRefusal::Stopping, n as u64, m);
@@ -380,6 +389,7 @@ mod tests {
             queue,
             shared: Arc::new(Shared::default()),
             streams: Mutex::default(),
+            stopping: stop.clone(),
         });
         tokio::spawn(forward(rx, lines, stop));
         (r, stop_tx)
@@ -484,6 +494,7 @@ mod tests {
             queue: r.queue.clone(),
             shared: Arc::clone(&r.shared),
             streams: Mutex::default(),
+            stopping: r.stopping.clone(),
         });
         assert_eq!(
             send(&r2, body("a", 1), "application/x-protobuf")
