@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::PodWindows;
 use crate::alert::Redactor;
 use crate::loki::LokiConfig;
+use crate::push::PushConfig;
 use crate::serve::learn::LearnConfig;
 use crate::serve::StageConfig;
 use loganomaly_model::TrainParams;
@@ -58,6 +59,9 @@ pub struct ServiceConfig {
     /// The Loki to read from (required by `serve`); see the README's "Live Loki source".
     #[serde(skip_serializing)]
     pub loki: Option<LokiConfig>,
+    /// The push receiver, `POST /loki/api/v1/push` (see the README's "Push receiver").
+    #[serde(skip_serializing)]
+    pub push: Option<PushConfig>,
     /// Alerting: policy, Slack, Alertmanager, webhook (see the README's "Alerting").
     #[serde(skip_serializing)]
     pub alerting: Option<crate::alert::AlertConfig>,
@@ -272,6 +276,12 @@ impl ServiceConfig {
                 message: e.to_string(),
             })?;
         }
+        if let Some(push) = &self.push {
+            push.validate().map_err(|e| ConfigError::Invalid {
+                key: "push",
+                message: e.to_string(),
+            })?;
+        }
         match &self.loki {
             Some(loki) => loki.validate().map_err(|e| ConfigError::Invalid {
                 key: "loki",
@@ -332,6 +342,7 @@ impl ServiceConfig {
             toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
         let sections = [
             ("loki", self.loki.as_ref().map(toml::Table::try_from)),
+            ("push", self.push.as_ref().map(toml::Table::try_from)),
             (
                 "alerting",
                 self.alerting
@@ -358,20 +369,31 @@ impl ServiceConfig {
         out
     }
 
-    /// What `serve` checks before it starts, beyond [`Self::validate`]: the `[loki]` section
-    /// it needs, the Loki credentials and CA file, the notifiers' secrets and URLs, and the
-    /// redaction patterns. `check-config` runs the same.
+    /// The push receiver's settings when `[push]` is present and enabled.
+    pub fn push_settings(&self) -> Option<crate::push::PushSettings> {
+        self.push
+            .as_ref()
+            .filter(|p| p.enabled)
+            .map(|p| crate::push::PushSettings::new(p, self.loki.as_ref()))
+    }
+
+    /// What `serve` checks before it starts, beyond [`Self::validate`]: a source (a `[loki]`
+    /// section, an enabled `[push]`, or both), the Loki credentials and CA file, the
+    /// notifiers' secrets and URLs, and the redaction patterns. `check-config` runs the same.
     pub fn check_for_serve(&self) -> Result<(), ConfigError> {
-        let Some(loki) = &self.loki else {
-            return Err(ConfigError::Invalid {
+        match &self.loki {
+            None if self.push_settings().is_none() => {
+                return Err(ConfigError::Invalid {
+                    key: "loki",
+                    message: "serve needs a source: a [loki] section with at least `url`, or a [push] section (see examples/loganomaly.toml)".into(),
+                });
+            }
+            None => {}
+            Some(loki) => crate::loki::check(loki).map_err(|e| ConfigError::Invalid {
                 key: "loki",
-                message: "serve needs a [loki] section with at least `url` (see examples/loganomaly.toml)".into(),
-            });
-        };
-        crate::loki::check(loki).map_err(|e| ConfigError::Invalid {
-            key: "loki",
-            message: e.to_string(),
-        })?;
+                message: e.to_string(),
+            })?,
+        }
         if let Some(a) = self.alerting.as_ref().filter(|a| a.has_notifiers()) {
             a.check_secrets().map_err(|e| ConfigError::Invalid {
                 key: "alerting",
@@ -443,7 +465,7 @@ fn apply_env(
         return Ok(None);
     };
     let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-    if !["server", "model", "pods", "loki"].contains(&section.as_str()) {
+    if !["server", "model", "pods", "loki", "push"].contains(&section.as_str()) {
         // [alerting] is nested; its secrets come from `{ env = "VAR" }` references
         return Ok(None);
     }
@@ -632,5 +654,44 @@ mod tests {
             let e = parse(text, &[]).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    /// Issue 17: `serve` (and so `check-config`) runs with only a push receiver; with no
+    /// source at all it says what is missing; `[push]` keys are validated and printed.
+    #[test]
+    fn push_alone_is_a_source_and_its_keys_are_checked() {
+        let c = parse("[push]\n", &[]).unwrap();
+        c.check_for_serve().unwrap();
+        assert!(c.to_toml().contains("[push]"), "{}", c.to_toml());
+        let e = parse("[push]\nenabled = false\n", &[])
+            .unwrap()
+            .check_for_serve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[push]") && e.contains("[loki]"), "{e}");
+        let e = parse("", &[])
+            .unwrap()
+            .check_for_serve()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("source"), "{e}");
+        let e = parse("[push]\nqueue_lines = 0\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("push") && e.contains("queue_lines"), "{e}");
+        let c = parse("", &[("LOGANOMALY_PUSH_TENANT_LABEL", "tenant")]).unwrap();
+        let push = c.push_settings().unwrap();
+        assert_eq!(push.tenant_label.as_deref(), Some("tenant"));
+        // the line cut and label names follow [loki] unless [push] sets them
+        let c = parse(
+            "[loki]\nurl = \"http://loki:3100\"\nmax_line_bytes = 100\n[loki.labels]\npod = [\"p\"]\n[push]\n",
+            &[],
+        )
+        .unwrap();
+        let push = c.push_settings().unwrap();
+        assert_eq!(
+            (push.max_line_bytes, push.names.pod.clone()),
+            (100, vec!["p".to_string()])
+        );
     }
 }

@@ -11,6 +11,8 @@
 //! - [`input`]: streaming readers for Loki `query_range` JSON, logcli JSONL and plain text.
 //! - [`loki`]: the live source: Loki `query_range` polling and websocket tail, every line
 //!   exactly once, with backfill, reconnects, backpressure and sharding.
+//! - [`push`]: the push receiver: `POST /loki/api/v1/push` (snappy protobuf or JSON, as
+//!   Promtail, Alloy and Vector send it) into the same stage as the Loki source.
 //! - [`bundled`]: the model trained on the sample, compiled in, used when none is named.
 //! - [`pipeline`]: the one wiring of every command: source thread, rayon scorer, sink.
 //! - [`aggregate`]: per-pod statistics (burst score per minute, peaks, top lines).
@@ -50,6 +52,7 @@ pub mod input;
 pub mod loki;
 pub mod metrics;
 pub mod pipeline;
+pub mod push;
 pub mod quality;
 pub mod replay;
 pub mod report;

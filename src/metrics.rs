@@ -101,6 +101,20 @@ pub struct Metrics {
     notifications_retried: Family<NotifierLabels, Counter>,
     notifications_grouped: Family<NotifierLabels, Counter>,
     notifications_held_back: Family<NotifierLabels, Counter>,
+    push_requests: Family<PushLabels, Counter>,
+    /// Lines received by the push receiver and queued for scoring.
+    pub(crate) push_lines: Counter,
+    /// Lines of pushes refused (to be retried by the shipper, or malformed).
+    pub(crate) push_lines_refused: Counter,
+    /// Pushed lines cut to the line limit.
+    pub(crate) push_lines_truncated: Counter,
+}
+
+/// Labels of the push request counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushLabels {
+    /// `accepted`, or why the push was refused (`queue_full`, `bad_request`, ...).
+    pub reason: &'static str,
 }
 
 /// Notification counters of one notifier, as totals since start.
@@ -152,6 +166,10 @@ impl Metrics {
             notifications_retried: Family::default(),
             notifications_grouped: Family::default(),
             notifications_held_back: Family::default(),
+            push_requests: Family::default(),
+            push_lines: Counter::default(),
+            push_lines_refused: Counter::default(),
+            push_lines_truncated: Counter::default(),
         };
         m.register();
         m
@@ -270,6 +288,33 @@ impl Metrics {
             "Alert messages delayed by the rate cap, per notifier",
             self.notifications_held_back.clone(),
         );
+        r.register(
+            "push_requests",
+            "Pushes to /loki/api/v1/push, by reason: accepted, or why refused",
+            self.push_requests.clone(),
+        );
+        r.register(
+            "push_lines",
+            "Lines received by push and queued for scoring",
+            self.push_lines.clone(),
+        );
+        r.register(
+            "push_lines_refused",
+            "Lines of refused pushes (a 429 is retried by the shipper)",
+            self.push_lines_refused.clone(),
+        );
+        r.register(
+            "push_lines_truncated",
+            "Pushed lines cut to max_line_bytes",
+            self.push_lines_truncated.clone(),
+        );
+    }
+
+    /// Counts one push request under `reason`.
+    pub(crate) fn push_request(&self, reason: &'static str) {
+        self.push_requests
+            .get_or_create(&PushLabels { reason })
+            .inc();
     }
 
     /// Moves a notifier's counters from `before` to `now` (totals since start).

@@ -125,3 +125,94 @@ impl Event for LokiProgress {
             .inc_by(self.state_save_failures);
     }
 }
+
+/// A push was accepted: its lines are queued for the scorer.
+#[derive(Debug, Clone, Copy)]
+pub struct PushAccepted {
+    /// Lines queued.
+    pub lines: u64,
+    /// Of those, lines cut to the line limit.
+    pub truncated: u64,
+}
+
+impl Event for PushAccepted {
+    fn emit(self, metrics: &Metrics) {
+        tracing::trace!(lines = self.lines, "push accepted");
+        metrics.push_request(PushRefusal::NONE);
+        metrics.push_lines.inc_by(self.lines);
+        metrics.push_lines_truncated.inc_by(self.truncated);
+    }
+}
+
+/// Why a push (or part of it) was refused; the `reason` label of its count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PushRefusal {
+    /// The body is not a push request (400).
+    BadRequest,
+    /// Some streams have malformed labels; the others were queued (400).
+    BadLabels,
+    /// The body or its line count is over a limit (413).
+    TooLarge,
+    /// No room in the queue within `queue_wait` (429, retried by shippers).
+    QueueFull,
+    /// No `X-Scope-OrgID` where tenants are listed (401).
+    Unauthorized,
+    /// A tenant not listed (403).
+    Forbidden,
+    /// The service is stopping (503).
+    Stopping,
+}
+
+impl PushRefusal {
+    /// The `reason` label of accepted pushes.
+    pub const NONE: &'static str = "accepted";
+
+    /// The `reason` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::BadLabels => "bad_labels",
+            Self::TooLarge => "too_large",
+            Self::QueueFull => "queue_full",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::Stopping => "stopping",
+        }
+    }
+
+    /// The HTTP status answered.
+    pub fn status(self) -> axum::http::StatusCode {
+        use axum::http::StatusCode as S;
+        match self {
+            Self::BadRequest | Self::BadLabels => S::BAD_REQUEST,
+            Self::TooLarge => S::PAYLOAD_TOO_LARGE,
+            Self::QueueFull => S::TOO_MANY_REQUESTS,
+            Self::Unauthorized => S::UNAUTHORIZED,
+            Self::Forbidden => S::FORBIDDEN,
+            Self::Stopping => S::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// A push, or some of its streams, was refused.
+#[derive(Debug, Clone, Copy)]
+pub struct PushRefused {
+    /// Why.
+    pub why: PushRefusal,
+    /// Lines refused (0 when the body was not read that far).
+    pub lines: u64,
+}
+
+impl Event for PushRefused {
+    fn emit(self, metrics: &Metrics) {
+        match self.why {
+            PushRefusal::QueueFull => {
+                tracing::debug!(lines = self.lines, "push refused: queue full")
+            }
+            why => tracing::warn!(lines = self.lines, "push refused: {}", why.as_str()),
+        }
+        metrics.push_request(self.why.as_str());
+        metrics.push_lines_refused.inc_by(self.lines);
+    }
+}

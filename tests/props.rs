@@ -136,6 +136,95 @@ proptest! {
     }
 }
 
+/// A small valid push as Promtail sends it, before snappy compression.
+fn push_proto() -> Vec<u8> {
+    use loganomaly::push::wire::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
+    let req = PushRequest {
+        streams: vec![StreamAdapter {
+            labels: br#"{namespace="shop", pod="cart-1", msg="a \"q\" \\ \n"}"#.to_vec(),
+            entries: vec![
+                EntryAdapter {
+                    timestamp: Some(Timestamp::from_ns(1_700_000_000_000_000_001)),
+                    line: "GET /cart 200 café".into(),
+                },
+                EntryAdapter {
+                    timestamp: None,
+                    line: b"\xff raw".to_vec(),
+                },
+            ],
+            hash: 7,
+        }],
+    };
+    prost::Message::encode_to_vec(&req)
+}
+
+/// Prometheus label-set text of `labels`, values quoted with Go escapes.
+fn label_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+    let pairs: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| {
+            let mut q = String::new();
+            for c in v.chars() {
+                match c {
+                    '"' => q.push_str("\\\""),
+                    '\\' => q.push_str("\\\\"),
+                    '\n' => q.push_str("\\n"),
+                    c => q.push(c),
+                }
+            }
+            format!("{k}=\"{q}\"")
+        })
+        .collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Issue 17: the push decoders take arbitrary bytes and mutations of valid pushes
+    /// (before and after compression) without a panic.
+    #[test]
+    fn push_bodies_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..2048),
+        edits in proptest::collection::vec(edit(), 1..8),
+        gzip in any::<bool>(),
+    ) {
+        use loganomaly::push::wire::{decode_json, decode_protobuf, parse_labels};
+        let _ = decode_protobuf(&bytes, 1 << 20);
+        let _ = decode_json(&bytes, gzip, 1 << 20);
+        let _ = parse_labels(&String::from_utf8_lossy(&bytes));
+        let mut raw = push_proto();
+        for e in &edits {
+            apply(&mut raw, e);
+        }
+        let compressed = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+        if let Ok(streams) = decode_protobuf(&compressed, 1 << 20) {
+            for s in streams {
+                let _ = s.labels.parse();
+            }
+        }
+        let mut damaged = snap::raw::Encoder::new().compress_vec(&push_proto()).unwrap();
+        for e in &edits {
+            apply(&mut damaged, e);
+        }
+        let _ = decode_protobuf(&damaged, 1 << 20);
+        let mut json = br#"{"streams":[{"stream":{"pod":"p"},"values":[["1","a"],["2","b",{"k":"v"}]]}]}"#.to_vec();
+        for e in &edits {
+            apply(&mut json, e);
+        }
+        let _ = decode_json(&json, false, 1 << 20);
+    }
+
+    /// Any label set, written as Prometheus text with escapes, parses back to itself.
+    #[test]
+    fn label_sets_round_trip(
+        labels in proptest::collection::btree_map("[a-zA-Z_][a-zA-Z0-9_]{0,8}", any::<String>(), 1..6),
+    ) {
+        let parsed = loganomaly::push::wire::parse_labels(&label_text(&labels));
+        prop_assert_eq!(parsed, Ok(labels));
+    }
+}
+
 /// The bundled model's file, as shipped.
 fn model_bytes() -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.model");

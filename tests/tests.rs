@@ -7,5 +7,6 @@ mod input;
 mod loki;
 mod prometheus;
 mod props;
+mod push;
 mod scoring;
 mod stage_latency;

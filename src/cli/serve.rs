@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 
 use loganomaly::alert::{AlertConfig, Alerter};
@@ -29,9 +29,8 @@ pub struct ServeArgs {
 pub fn run(a: ConfigArgs) -> Result<ExitCode> {
     let config = ServiceConfig::load(a.config.as_deref())?;
     config.check_for_serve()?;
-    let Some(loki) = config.loki.clone() else {
-        bail!("serve needs a [loki] section with at least `url` (see examples/loganomaly.toml)");
-    };
+    let loki = config.loki.clone();
+    let push = config.push_settings();
     let shared = Arc::new(Shared::default());
     match serve_model(&config)? {
         Some((model, name)) => shared.set_model(Arc::new(model), &name),
@@ -47,19 +46,49 @@ pub fn run(a: ConfigArgs) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.server.listen))?;
-        eprintln!(
-            "serving http://{}/metrics; reading {}",
-            config.server.listen, loki.url
-        );
-        service::run(
-            listener,
-            Arc::clone(&shared),
-            stage,
-            config.server.drain_timeout,
-            move |ctx| service::loki_source(loki, ctx),
-            serve::shutdown_signal(),
-        )
-        .await?;
+        let listen = listener.local_addr().unwrap_or(config.server.listen);
+        let reading = match &loki {
+            Some(l) => format!("reading {}", l.url),
+            None => "no Loki to read".to_string(),
+        };
+        let pushing = match &push {
+            Some(_) => format!(
+                "; receiving pushes on http://{listen}{}",
+                loganomaly::push::PUSH_PATH
+            ),
+            None => String::new(),
+        };
+        eprintln!("serving http://{listen}/metrics; {reading}{pushing}");
+        let drain = config.server.drain_timeout;
+        let shutdown = serve::shutdown_signal();
+        match loki {
+            Some(loki) => {
+                let source = move |ctx| service::loki_source(loki, ctx);
+                service::run_with(
+                    listener,
+                    Arc::clone(&shared),
+                    stage,
+                    drain,
+                    source,
+                    push,
+                    shutdown,
+                )
+                .await?
+            }
+            None => {
+                let source = service::push_only_source;
+                service::run_with(
+                    listener,
+                    Arc::clone(&shared),
+                    stage,
+                    drain,
+                    source,
+                    push,
+                    shutdown,
+                )
+                .await?
+            }
+        }
         if let Some((task, deadline)) = alerts {
             // the stage has ended, so the alert task flushes its outboxes and returns
             let _ = tokio::time::timeout(deadline, task).await;

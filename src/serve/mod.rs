@@ -1,8 +1,8 @@
 //! The long-running service: a log source feeds the scoring stage, whose per-pod results
 //! are exported over HTTP as Prometheus metrics and a JSON view.
 //!
-//! - [`service`]: `serve`: the Loki source, the stage, the alert task and the HTTP server,
-//!   stopped within the drain deadline.
+//! - [`service`]: `serve`: the Loki source and/or the push receiver, the stage, the alert
+//!   task and the HTTP server, stopped within the drain deadline.
 //! - [`stage`]: the pipeline's sink of the service: aggregation, metrics, idle-pod
 //!   eviction, the pods view and the alert feed (its own thread).
 //! - [`learn`]: the model's lifecycle: a reservoir of recent lines and periodic retraining.
@@ -45,7 +45,16 @@ pub async fn serve_http(
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router(shared))
+    serve_router(listener, http::router(shared), shutdown).await
+}
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }

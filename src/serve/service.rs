@@ -1,5 +1,5 @@
-//! `loganomaly serve`: a log source, the scoring stage and the HTTP server, stopped
-//! cleanly on SIGTERM within the drain deadline.
+//! `loganomaly serve`: a log source (Loki, pushes, or both), the scoring stage and the HTTP
+//! server, stopped cleanly on SIGTERM within the drain deadline.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use super::ServeError;
 use crate::event::LogLine;
 use crate::loki::{LokiConfig, LokiStats};
 use crate::pipeline::{Source, Stop};
+use crate::push::PushSettings;
 use crate::telemetry::{Event, LokiProgress};
 
 /// Lines buffered between the source and the scorer: when scoring falls behind, the
@@ -47,6 +48,24 @@ where
     S: FnOnce(SourceContext) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
+    run_with(listener, shared, stage_cfg, drain, source, None, shutdown).await
+}
+
+/// [`run`], with the push receiver on the same HTTP server when `push` is set: pushed
+/// lines go into the same channel as the source's, so the same stage scores them.
+pub async fn run_with<S, F>(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    stage_cfg: StageConfig,
+    drain: Duration,
+    source: S,
+    push: Option<PushSettings>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError>
+where
+    S: FnOnce(SourceContext) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<LogLine>(CHANNEL_LINES);
     let stage_shared = Arc::clone(&shared);
@@ -59,14 +78,18 @@ where
     let stage = std::thread::spawn(move || {
         stage::run(Source::Channel(rx), stage_shared, stage_cfg, stage_stop)
     });
+    let mut router = super::http::router(Arc::clone(&shared));
+    let mut forwarder = None;
+    if let Some(settings) = push {
+        let (routes, forward) =
+            crate::push::receiver(settings, Arc::clone(&shared), tx.clone(), stop_rx.clone());
+        router = router.merge(routes);
+        forwarder = Some(tokio::spawn(forward));
+    }
     let mut http_stop = stop_rx.clone();
-    let server = tokio::spawn(super::serve_http(
-        listener,
-        Arc::clone(&shared),
-        async move {
-            let _ = http_stop.wait_for(|stopped| *stopped).await;
-        },
-    ));
+    let server = tokio::spawn(super::serve_router(listener, router, async move {
+        let _ = http_stop.wait_for(|stopped| *stopped).await;
+    }));
     let source_task = tokio::spawn(source(SourceContext {
         lines: tx,
         shared: Arc::clone(&shared),
@@ -81,6 +104,9 @@ where
     // source that does not stop
     let drained = tokio::time::timeout(drain + STRAGGLERS, async {
         let _ = source_task.await;
+        if let Some(f) = forwarder {
+            let _ = f.await;
+        }
         tokio::task::spawn_blocking(move || stage.join().is_ok())
             .await
             .unwrap_or(false)
@@ -110,6 +136,14 @@ pub async fn loki_source(cfg: LokiConfig, ctx: SourceContext) {
         tracing::error!("the Loki source stopped: {e}");
     }
     bridge.abort();
+    ctx.shared.set_source_connected(false);
+}
+
+/// The source of a service that only receives pushes: ready at once, until it stops.
+pub async fn push_only_source(ctx: SourceContext) {
+    ctx.shared.set_source_connected(true);
+    let mut stop = ctx.stop.clone();
+    let _ = stop.wait_for(|s| *s).await;
     ctx.shared.set_source_connected(false);
 }
 

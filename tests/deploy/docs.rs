@@ -95,7 +95,10 @@ fn documented_rows(markdown: &str) -> Vec<Row> {
 #[test]
 fn the_key_probe_reads_the_configuration_types() {
     let root = keys_of(&[]).expect("the root is a section");
-    assert_eq!(root, ["server", "model", "pods", "loki", "alerting"]);
+    assert_eq!(
+        root,
+        ["server", "model", "pods", "loki", "push", "alerting"]
+    );
     let labels = keys_of(&["loki".into(), "labels".into()]).expect("a section");
     assert_eq!(labels, ["namespace", "pod", "container"]);
     assert!(keys_of(&["server".into(), "listen".into()]).is_none());
