@@ -7,6 +7,7 @@ mod command;
 pub(crate) mod fake;
 mod faults;
 mod measure;
+mod real;
 mod serve;
 mod state;
 mod streaming;
