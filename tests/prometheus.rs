@@ -214,9 +214,15 @@ fn a_real_prometheus_scrapes_the_replay_and_the_dashboards_and_rules_work() {
     });
 
     // the replay ends after ~60 s; give Prometheus a few more scrapes
-    let done = lines
-        .recv_timeout(Duration::from_secs(240))
-        .expect("the replay finishes");
+    // the replay says where it serves first ("serving ..."), then "replayed ..." at the end
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let done = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines.recv_timeout(left).expect("the replay finishes");
+        if !line.starts_with("serving ") {
+            break line;
+        }
+    };
     assert!(done.starts_with("replayed 100000 lines"), "{done}");
     std::thread::sleep(Duration::from_secs(4));
 
