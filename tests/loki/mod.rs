@@ -1,4 +1,6 @@
-//! The live Loki source against an in-process fake Loki (tests/loki/fake.rs).
+//! The live Loki source against an in-process fake Loki (tests/loki/fake.rs), and the
+//! binary against a real Loki 2.8.0 from `../shared/tools/loki` (tests/loki/real.rs;
+//! skipped with a message without `../shared`).
 //!
 //! Every wait is bounded; no test asserts a speed. Figures (latency, lines/s) come from
 //! the ignored `measure` test, run by hand.
@@ -7,6 +9,7 @@ mod command;
 pub(crate) mod fake;
 mod faults;
 mod measure;
+mod real;
 mod serve;
 mod state;
 mod streaming;
