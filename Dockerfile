@@ -6,6 +6,8 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# every workspace member: the model crate is a path dependency of the service
+COPY crates crates
 COPY src src
 COPY benches benches
 COPY models models

@@ -469,3 +469,35 @@ fn the_statefulset_shards_agree_with_its_replicas_and_otherwise_equals_the_deplo
         "the StatefulSet's pod template drifted"
     );
 }
+
+/// The image builds from what its build stage copies: every workspace member (the model
+/// crate is a path dependency of the service) and every folder the sources embed files
+/// from (`include_str!`/`include_bytes!`).
+#[test]
+fn the_dockerfile_copies_every_workspace_member_and_embedded_folder() {
+    let dockerfile = read("Dockerfile");
+    let copied: Vec<&str> = dockerfile
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .filter(|l| !l.starts_with("--from"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let manifest = read("Cargo.toml");
+    let members = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("members = "))
+        .expect("a workspace members list");
+    let needed = members
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|m| m.trim().trim_matches('"'))
+        .filter(|m| *m != "." && !m.is_empty())
+        .map(|m| m.split('/').next().unwrap_or(m).to_string())
+        .chain(["src", "models", "examples"].map(String::from));
+    for dir in needed {
+        assert!(
+            copied.contains(&dir.as_str()),
+            "the Dockerfile does not copy {dir}/: {copied:?}"
+        );
+    }
+}
