@@ -79,6 +79,13 @@ pub struct TailArgs {
     /// Stop after this many lines (0 = run until Ctrl-C).
     #[arg(long, default_value_t = 0, value_name = "N")]
     max_lines: u64,
+    /// Resume where the last run stopped, as `serve`'s `[loki] state_file`: each selector's
+    /// resume point is saved here every 5 s and on exit, and the next run starts there
+    /// instead of `--backfill` back. The point is where the source stopped reading, so
+    /// lines read but not printed (past `--max-lines`, or after the output closed) are
+    /// not printed again.
+    #[arg(long, value_name = "PATH")]
+    state_file: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
     /// Tokens listed per line as its explanation (0 = none).
@@ -103,6 +110,7 @@ impl TailArgs {
         c.password_file = self.password_file.clone();
         c.token_file = self.token_file.clone();
         c.ca_file = self.ca_file.clone();
+        c.state_file = self.state_file.clone();
         if let Some(s) = self.settle {
             c.settle = s;
         }

@@ -94,3 +94,69 @@ fn tail_help_shows_no_secret() {
     assert!(stdout.contains("--token-file") && stdout.contains("LOGANOMALY_LOKI_TOKEN"));
     assert!(!stdout.contains("hidden-t0ken") && !stdout.contains("hidden-pw"));
 }
+
+/// Issue 17: `tail --state-file` resumes where the last run stopped, as `serve` does:
+/// the second run prints the new lines only, not the backfill the first one printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_with_a_state_file_resumes_where_the_last_run_stopped() {
+    let fake = FakeLoki::start(Duration::from_secs(1), 1_000_000).await;
+    let s = streams(2);
+    let base = now_ns() - 120_000_000_000;
+    let lines = |from: usize, n: usize, at: i64| -> Vec<_> {
+        (from..from + n)
+            .map(|i| {
+                (
+                    s[i % 2].clone(),
+                    at + i as i64,
+                    format!("GET /api/items/{i} 200"),
+                )
+            })
+            .collect()
+    };
+    fake.push(lines(0, 50, base));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("tail-state.json");
+    let tail = |max: &str| {
+        let mut cmd = bin();
+        cmd.args(["tail", "--loki-url", &fake.url(), "--backfill", "5m"])
+            .args(["--settle", "100ms", "--max-lines", max])
+            .args(["--selector", r#"{namespace="shop"}"#])
+            .arg("--state-file")
+            .arg(&state);
+        cmd
+    };
+    let printed = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|r| r["line"].as_str().map(String::from))
+            .collect()
+    };
+    let cmd = tail("50");
+    let (ok, first, stderr) = tokio::task::spawn_blocking(move || run_bounded(cmd))
+        .await
+        .unwrap();
+    assert!(ok, "{stderr}");
+    assert_eq!(printed(&first).len(), 50);
+    assert!(state.exists(), "the state file was written");
+
+    // new lines, logged after the first run stopped
+    fake.push(lines(50, 30, now_ns()));
+    let cmd = tail("30");
+    let (ok, second, stderr) = tokio::task::spawn_blocking(move || run_bounded(cmd))
+        .await
+        .unwrap();
+    assert!(ok, "{stderr}");
+    let second = printed(&second);
+    let want: Vec<String> = (50..80)
+        .map(|i| format!("GET /api/items/{i} 200"))
+        .collect();
+    let mut got = second.clone();
+    got.sort();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    assert_eq!(
+        got, want_sorted,
+        "only the new lines, each once: {second:?}"
+    );
+}
