@@ -2,6 +2,7 @@
 
 mod alert;
 mod cli;
+mod common;
 mod deploy;
 mod input;
 mod loki;

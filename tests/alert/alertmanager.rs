@@ -10,6 +10,7 @@ use loganomaly::alert::{AlertConfig, Alerter};
 use serde_json::Value;
 
 use super::support::{obs_at, FakeServer};
+use crate::common::free_port;
 
 const BINARY: &str = "/usr/bin/prometheus-alertmanager";
 
@@ -21,11 +22,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 fn start_alertmanager(dir: &Path, receiver: &str) -> (Running, String) {

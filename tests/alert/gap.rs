@@ -2,13 +2,13 @@
 //! `replay --alerts` and through `serve` (reading the same lines from the in-process fake
 //! Loki), makes the notifier receive the same messages.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
 use super::support::FakeServer;
+use crate::common::{free_port, Guard};
 use crate::loki::fake::{labels, FakeLoki, Labels};
 
 const MINUTE_NS: i64 = 60_000_000_000;
@@ -70,29 +70,12 @@ fn loki_json(lines: &[(Labels, i64, String)]) -> String {
     json!({"status": "success", "data": {"resultType": "streams", "result": result}}).to_string()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The alerts each webhook message carries: what the policy decided, in order.
 fn alerts(received: &[super::support::Received]) -> Vec<Value> {
     received
         .iter()
         .flat_map(|r| r.body["alerts"].as_array().cloned().unwrap_or_default())
         .collect()
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn metric(text: &str, name: &str) -> f64 {
@@ -191,7 +174,7 @@ async fn replay_alerts_and_serve_send_the_same_messages_across_a_gap() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut child = Killed(child);
+    let mut child = Guard(child);
     let total = lines.len() as f64;
     let deadline = Instant::now() + Duration::from_secs(60);
     while metric(&scrape(port).await, "loganomaly_lines_scored_total") < total {

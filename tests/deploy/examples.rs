@@ -1,12 +1,12 @@
 //! Issue 16, finding 3: `check-config` runs the checks `serve` runs, prints every default,
 //! and the shipped example configurations pass it and start `serve` as shipped.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use super::config::shipped_config;
 use super::read;
+use crate::common::free_port;
 use crate::loki::fake::{labels, FakeLoki};
 
 fn bin() -> Command {
@@ -174,14 +174,6 @@ fn finding_3_check_config_refuses_what_serve_refuses() {
 }
 
 /// A port free at the moment.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// GET `path` on 127.0.0.1:`port`: status and body (0 when nothing answers).
 fn get(port: u16, path: &str) -> (u16, String) {
     use std::io::{Read, Write};

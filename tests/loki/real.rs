@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 use super::fake::{labels, Labels};
 use super::now_ns;
+use crate::common::free_port;
 
 /// One entry as Loki stores it: (stream labels, timestamp, line).
 type Key = (Labels, i64, String);
@@ -34,13 +35,6 @@ const SELECTOR: &str = r#"{namespace="shop"}"#;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// A real Loki in its own temp dir; killed (SIGKILL, quick) when dropped.
