@@ -94,6 +94,15 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
+    /// How a file command runs: `input`'s reader settings and this `--threshold`.
+    pub fn run_options(&self, input: &InputArgs) -> Result<loganomaly::replay::RunOptions> {
+        Ok(loganomaly::replay::RunOptions {
+            read: input.options()?,
+            threshold: self.threshold,
+            ..loganomaly::replay::RunOptions::default()
+        })
+    }
+
     /// Loads the model named (or the bundled one) and says where it came from; checks
     /// `--threshold` first.
     pub fn load(&self) -> Result<(Model, String)> {

@@ -80,11 +80,7 @@ pub fn run(mut a: ReplayArgs) -> Result<ExitCode> {
     }
     let (model, origin) = a.model.load()?;
     let model = Arc::new(model);
-    let run_opts = RunOptions {
-        read: a.input.options()?,
-        threshold: a.model.threshold,
-        ..RunOptions::default()
-    };
+    let run_opts = a.model.run_options(&a.input)?;
     let opts = ReportOptions {
         top_pods: a.top,
         labels: a.labels,

@@ -11,7 +11,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use loganomaly::event::ScoredLine;
-use loganomaly::replay::{self, RunOptions};
+use loganomaly::replay;
 
 use super::args::{input_file, InputArgs, ModelArgs, ThreadsArg};
 
@@ -63,11 +63,7 @@ struct SessionRecord {
 pub fn run(a: ScoreArgs) -> Result<ExitCode> {
     let file = input_file(a.file.clone());
     let model = Arc::new(a.model.load()?.0);
-    let run_opts = RunOptions {
-        read: a.input.options()?,
-        threshold: a.model.threshold,
-        ..RunOptions::default()
-    };
+    let run_opts = a.model.run_options(&a.input)?;
     let mut out = BufWriter::new(io::stdout().lock());
     let mut sessions = loganomaly_model::Sessions::for_model(&model)?;
     let summary = replay::run(&file, Arc::clone(&model), &run_opts, |s: ScoredLine| {

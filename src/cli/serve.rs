@@ -61,34 +61,23 @@ pub fn run(a: ConfigArgs) -> Result<ExitCode> {
         eprintln!("serving http://{listen}/metrics; {reading}{pushing}");
         let drain = config.server.drain_timeout;
         let shutdown = serve::shutdown_signal();
-        match loki {
-            Some(loki) => {
-                let source = move |ctx| service::loki_source(loki, ctx);
-                service::run_with(
-                    listener,
-                    Arc::clone(&shared),
-                    stage,
-                    drain,
-                    source,
-                    push,
-                    shutdown,
-                )
-                .await?
+        // Loki, or (push only) a source that just waits for the stop
+        let source = move |ctx| async move {
+            match loki {
+                Some(loki) => service::loki_source(loki, ctx).await,
+                None => service::push_only_source(ctx).await,
             }
-            None => {
-                let source = service::push_only_source;
-                service::run_with(
-                    listener,
-                    Arc::clone(&shared),
-                    stage,
-                    drain,
-                    source,
-                    push,
-                    shutdown,
-                )
-                .await?
-            }
-        }
+        };
+        service::run_with(
+            listener,
+            Arc::clone(&shared),
+            stage,
+            drain,
+            source,
+            push,
+            shutdown,
+        )
+        .await?;
         if let Some((task, deadline)) = alerts {
             // the stage has ended, so the alert task flushes its outboxes and returns
             let _ = tokio::time::timeout(deadline, task).await;

@@ -10,8 +10,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use loganomaly::replay::RunOptions;
-
 use super::args::{input_file, InputArgs, ModelArgs, ThreadsArg};
 
 /// Options of `loganomaly summarize`.
@@ -36,11 +34,7 @@ pub struct SummarizeArgs {
 pub fn run(a: SummarizeArgs) -> Result<ExitCode> {
     let file = input_file(a.file.clone());
     let model = Arc::new(a.model.load()?.0);
-    let opts = RunOptions {
-        read: a.input.options()?,
-        threshold: a.model.threshold,
-        ..RunOptions::default()
-    };
+    let opts = a.model.run_options(&a.input)?;
     let summary = loganomaly::summary::summarize(&file, &model, &opts)?;
     let text = summary.to_string();
     match &a.output {
