@@ -1,8 +1,8 @@
 //! Label adapters: each public labelled data set becomes a chronological [`Corpus`].
 //!
-//! Every adapter keeps only what a log shipper would send as the line: the fields a
-//! Promtail pipeline turns into labels or the timestamp (node, time, process id) are
-//! stripped, the label column of BGL first of all.
+//! Every adapter keeps the line whole, as a log shipper stores it in Loki: only a data
+//! set's label column is removed (BGL's first field). Headers (epoch, date, node, time,
+//! process id, level) stay in the line and go through the same normaliser as in `serve`.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
