@@ -118,6 +118,13 @@ pub struct ModelConfig {
     /// Share of the training lines, the latest, held out to calibrate the threshold of
     /// trained models on later lines (0 = off).
     pub calibration: f64,
+    /// A regular expression naming the session of a line (`blk_-?\d+`, `request_id=(\S+)`:
+    /// its first group, else its whole match), for the models the service trains: they
+    /// then also score sessions. A model file brings its own.
+    pub session_key: Option<String>,
+    /// A session with no line for this long (log time) is complete, and scored.
+    #[serde(with = "humantime_serde")]
+    pub session_idle: Duration,
 }
 
 impl Default for ModelConfig {
@@ -136,6 +143,8 @@ impl Default for ModelConfig {
             info_weight: t.info_weight,
             known_weight: t.known_weight,
             calibration: t.calibration,
+            session_key: None,
+            session_idle: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -258,6 +267,9 @@ impl ServiceConfig {
         if self.pods.ttl < Duration::from_secs(60) {
             return bad("pods.ttl", "must be at least 1m".into());
         }
+        if m.session_idle < Duration::from_secs(1) {
+            return bad("model.session_idle", "must be at least 1s".into());
+        }
         if !m.retrain_interval.is_zero() && m.min_retrain_lines > m.reservoir_lines {
             return bad(
                 "model.min_retrain_lines",
@@ -300,6 +312,7 @@ impl ServiceConfig {
             info_weight: self.model.info_weight,
             known_weight: self.model.known_weight,
             calibration: self.model.calibration,
+            session_key: self.model.session_key.clone(),
             ..TrainParams::default()
         }
     }
@@ -329,6 +342,7 @@ impl ServiceConfig {
                 params: self.train_params(),
             }),
             redactor,
+            session_idle: m.session_idle,
             ..StageConfig::default()
         })
     }
@@ -502,6 +516,18 @@ mod tests {
     }
 
     #[test]
+    fn session_settings_reach_training_and_the_scoring_stage() {
+        let c = parse(
+            "[model]\nsession_key = 'blk_-?\\d+'\nsession_idle = \"90s\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.train_params().session_key.as_deref(), Some(r"blk_-?\d+"));
+        assert_eq!(c.stage().unwrap().session_idle, Duration::from_secs(90));
+        assert_eq!(parse("", &[]).unwrap().train_params().session_key, None);
+    }
+
+    #[test]
     fn pod_window_settings_reach_the_scoring_stage() {
         assert_eq!(
             parse("", &[]).unwrap().stage().unwrap().windows,
@@ -650,6 +676,8 @@ mod tests {
                 "model.min_retrain_lines",
             ),
             ("[model]\ntrees = 0\n", "model"),
+            ("[model]\nsession_idle = \"0s\"\n", "model.session_idle"),
+            ("[model]\nsession_key = \"(unclosed\"\n", "session_key"),
         ] {
             let e = parse(text, &[]).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");

@@ -108,6 +108,12 @@ pub struct Metrics {
     pub(crate) push_lines_refused: Counter,
     /// Pushed lines cut to the line limit.
     pub(crate) push_lines_truncated: Counter,
+    /// Sessions closed and scored by the session model.
+    pub(crate) sessions_scored: Counter,
+    /// Scored sessions at or above the session threshold.
+    pub(crate) sessions_anomalous: Counter,
+    /// Sessions still taking lines.
+    pub(crate) sessions_open: Gauge,
 }
 
 /// Labels of the push request counts.
@@ -170,6 +176,9 @@ impl Metrics {
             push_lines: Counter::default(),
             push_lines_refused: Counter::default(),
             push_lines_truncated: Counter::default(),
+            sessions_scored: Counter::default(),
+            sessions_anomalous: Counter::default(),
+            sessions_open: Gauge::default(),
         };
         m.register();
         m
@@ -307,6 +316,21 @@ impl Metrics {
             "push_lines_truncated",
             "Pushed lines cut to max_line_bytes",
             self.push_lines_truncated.clone(),
+        );
+        r.register(
+            "sessions_scored",
+            "Sessions (lines sharing the model's session key) closed after going idle and scored",
+            self.sessions_scored.clone(),
+        );
+        r.register(
+            "sessions_anomalous",
+            "Scored sessions at or above the session model's threshold",
+            self.sessions_anomalous.clone(),
+        );
+        r.register(
+            "sessions_open",
+            "Sessions still taking lines (not idle long enough to be scored)",
+            self.sessions_open.clone(),
         );
     }
 

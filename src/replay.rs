@@ -132,7 +132,7 @@ pub fn report(
             }
             agg.add(scored);
             if let Some(sessions) = &mut sessions {
-                sessions.add(&scored.log.line, scored.score);
+                sessions.add(&scored.log.line, scored.score, scored.log.ts_ns);
             }
         }
         Ok(())

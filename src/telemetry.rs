@@ -216,3 +216,31 @@ impl Event for PushRefused {
         metrics.push_lines_refused.inc_by(self.lines);
     }
 }
+
+/// Sessions went idle and were scored by the session model.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionsScored {
+    /// Sessions scored.
+    pub scored: u64,
+    /// Of those, at or above the session threshold.
+    pub anomalous: u64,
+    /// Sessions still open.
+    pub open: usize,
+}
+
+impl Event for SessionsScored {
+    fn emit(self, metrics: &Metrics) {
+        if self.scored > 0 {
+            tracing::debug!(
+                scored = self.scored,
+                anomalous = self.anomalous,
+                "sessions scored"
+            );
+        }
+        metrics.sessions_scored.inc_by(self.scored);
+        metrics.sessions_anomalous.inc_by(self.anomalous);
+        metrics
+            .sessions_open
+            .set(i64::try_from(self.open).unwrap_or(i64::MAX));
+    }
+}

@@ -68,7 +68,7 @@ pub fn run(a: ScoreArgs) -> Result<ExitCode> {
     let mut sessions = loganomaly_model::Sessions::for_model(&model)?;
     let summary = replay::run(&file, Arc::clone(&model), &run_opts, |s: ScoredLine| {
         if let Some(sessions) = &mut sessions {
-            sessions.add(&s.log.line, s.score);
+            sessions.add(&s.log.line, s.score, s.log.ts_ns);
         }
         let record = ScoreRecord {
             ts: s.log.ts_ns.to_string(),

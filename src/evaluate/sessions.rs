@@ -54,7 +54,7 @@ pub fn unit_scores(
         return Ok(None);
     };
     for (r, &s) in test.iter().zip(scores) {
-        sessions.add(&r.text, s);
+        sessions.add(&r.text, s, r.ts_ns);
     }
     let units = corpus.unit_index();
     let mut out = vec![None; corpus.units.len()];

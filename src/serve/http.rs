@@ -1,4 +1,5 @@
-//! The HTTP endpoints: `/metrics`, `/healthz`, `/readyz` and `/api/v1/pods`.
+//! The HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, `/api/v1/pods` and
+//! `/api/v1/sessions`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/pods", get(pods))
+        .route("/api/v1/sessions", get(sessions))
         .with_state(shared)
 }
 
@@ -55,5 +57,17 @@ async fn pods(State(shared): State<Arc<Shared>>) -> Response {
     match shared.pods.read() {
         Ok(view) => Json(view.clone()).into_response(),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "pods view unavailable\n").into_response(),
+    }
+}
+
+/// The latest anomalous sessions, newest first.
+async fn sessions(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.sessions.read() {
+        Ok(view) => Json(view.iter().rev().cloned().collect::<Vec<_>>()).into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "sessions view unavailable\n",
+        )
+            .into_response(),
     }
 }

@@ -3,8 +3,11 @@
 //! Runs on its own thread, off the async runtime, as a [`pipeline`] whose sink folds the
 //! scored lines into the aggregator, updates the Prometheus series of the pods that
 //! changed, evicts idle pods, feeds the learner and the alert task, and refreshes the view
-//! served by `/api/v1/pods`. When the source ends it finishes the lines it holds.
+//! served by `/api/v1/pods`. With a model trained with a session key, it also groups the
+//! lines into sessions and scores each once it has gone idle (`/api/v1/sessions`). When
+//! the source ends it finishes the lines and the sessions it holds.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -17,9 +20,9 @@ use crate::input::SinkError;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Batch, Dropped, Models, Options, Scorer, Sink, Source, Stop, Summary};
 use crate::telemetry::{
-    BatchScored, Event, LinesDropped, LinesReceived, PodsTracked, SourceConnected,
+    BatchScored, Event, LinesDropped, LinesReceived, PodsTracked, SessionsScored, SourceConnected,
 };
-use loganomaly_model::{Model, TokenWeight, TrainParams};
+use loganomaly_model::{Model, ScoredSession, Sessions, TokenWeight, TrainParams};
 
 use super::learn::{self, LearnConfig, Learner};
 use crate::alert::{Category, Minutes, PodObservation, Redactor, Workloads};
@@ -40,6 +43,26 @@ pub struct Shared {
     pub source_done: AtomicBool,
     /// The most anomalous pods, refreshed about once a second.
     pub pods: RwLock<Vec<PodView>>,
+    /// The latest anomalous sessions, oldest first (at most [`VIEW_SESSIONS`]).
+    pub sessions: RwLock<VecDeque<SessionView>>,
+}
+
+/// Anomalous sessions kept for `/api/v1/sessions`.
+pub const VIEW_SESSIONS: usize = 100;
+
+/// An anomalous session as `/api/v1/sessions` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    /// The session's key (what the model's session key matched), redacted.
+    pub key: String,
+    /// Its lines.
+    pub lines: usize,
+    /// The session model's score.
+    pub score: f32,
+    /// The session threshold it reached.
+    pub threshold: f32,
+    /// Log time of the latest line seen when it was scored (RFC 3339).
+    pub scored_at: String,
 }
 
 impl Shared {
@@ -140,6 +163,9 @@ pub struct StageConfig {
     /// Once stopping, lines not scored within this long are dropped (and counted);
     /// `None`: every line read is scored.
     pub drain: Option<Duration>,
+    /// A session (model trained with a session key) with no line for this long of log
+    /// time is complete, and scored.
+    pub session_idle: Duration,
 }
 
 impl Default for StageConfig {
@@ -155,6 +181,7 @@ impl Default for StageConfig {
             initial_training_lines: 50_000,
             alerts: None,
             drain: None,
+            session_idle: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -223,6 +250,7 @@ pub fn run(source: Source, shared: Arc<Shared>, cfg: StageConfig, stop: Stop) ->
         shared,
         cfg,
         agg: None,
+        sessions: None,
         started: Instant::now(),
         last_refresh: Instant::now(),
     };
@@ -286,6 +314,7 @@ struct ServeSink {
     shared: Arc<Shared>,
     cfg: StageConfig,
     agg: Option<Aggregator>,
+    sessions: Option<SessionTracker>,
     learner: Option<Learner>,
     feed: Option<AlertFeed>,
     started: Instant,
@@ -315,6 +344,7 @@ impl Sink for ServeSink {
         }
         let now = nanos_since(self.started);
         agg.drain_changed(now, |pod| self.shared.metrics.update_pod(pod));
+        self.track_sessions(model, &batch.lines);
         if self.last_refresh.elapsed() >= REFRESH {
             self.refresh();
         }
@@ -364,15 +394,125 @@ impl ServeSink {
         if let Some(l) = self.learner.as_mut() {
             l.poll(&self.shared);
         }
+        if let Some(t) = self.sessions.as_mut() {
+            let scored = t.close_idle(self.cfg.session_idle);
+            publish_sessions(scored, t, &self.shared, &self.cfg);
+        }
     }
 
-    /// The source has ended: exports and shows the last lines.
+    /// Adds scored lines to their sessions; a new model (a retrain) first scores the
+    /// sessions its predecessor had open, then cuts its own.
+    fn track_sessions(&mut self, model: &Arc<Model>, lines: &[ScoredLine]) {
+        if !self
+            .sessions
+            .as_ref()
+            .is_some_and(|t| Arc::ptr_eq(&t.model, model))
+        {
+            self.finish_sessions();
+            self.sessions = SessionTracker::new(model);
+        }
+        if let Some(t) = self.sessions.as_mut() {
+            for l in lines {
+                t.sessions.add(&l.log.line, l.score, l.log.ts_ns);
+                t.now_ns = t.now_ns.max(l.log.ts_ns);
+            }
+        }
+    }
+
+    /// Scores every open session, complete or not.
+    fn finish_sessions(&mut self) {
+        if let Some(mut t) = self.sessions.take() {
+            let scored = t.close_idle(Duration::ZERO);
+            publish_sessions(scored, &t, &self.shared, &self.cfg);
+        }
+    }
+
+    /// The source has ended: exports and shows the last lines, and scores the sessions.
     fn finish(&mut self) {
         if let Some(agg) = self.agg.as_mut() {
             let now = nanos_since(self.started);
             agg.drain_changed(now, |pod| self.shared.metrics.update_pod(pod));
         }
+        self.finish_sessions();
         self.refresh();
+    }
+}
+
+/// The sessions of one model as the service cuts them: lines grouped by the model's
+/// session key, each session scored once no line of it came for `session_idle` of log
+/// time (the newest line's time is the clock, in a replay as live).
+struct SessionTracker {
+    model: Arc<Model>,
+    sessions: Sessions,
+    now_ns: i64,
+}
+
+impl SessionTracker {
+    /// `None` for a model without a session model.
+    fn new(model: &Arc<Model>) -> Option<Self> {
+        let sessions = Sessions::for_model(model).ok().flatten()?;
+        Some(Self {
+            model: Arc::clone(model),
+            sessions,
+            now_ns: i64::MIN,
+        })
+    }
+
+    /// Closes and scores the sessions idle for `idle` (all of them for zero).
+    fn close_idle(&mut self, idle: Duration) -> Vec<ScoredSession> {
+        let Some(session_model) = self.model.session.as_ref() else {
+            return Vec::new();
+        };
+        let idle_ns = i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX);
+        let now = if idle.is_zero() {
+            i64::MAX
+        } else {
+            self.now_ns
+        };
+        self.sessions
+            .close_idle(now, idle_ns, session_model)
+            .unwrap_or_else(|e| {
+                tracing::error!("cannot score sessions: {e}");
+                Vec::new()
+            })
+    }
+}
+
+/// Counts scored sessions, logs the anomalous ones and keeps them for the view.
+fn publish_sessions(
+    scored: Vec<ScoredSession>,
+    tracker: &SessionTracker,
+    shared: &Shared,
+    cfg: &StageConfig,
+) {
+    let threshold = tracker.model.session.as_ref().map_or(1.0, |m| m.threshold);
+    let anomalous: Vec<&ScoredSession> = scored.iter().filter(|s| s.anomalous).collect();
+    SessionsScored {
+        scored: scored.len() as u64,
+        anomalous: anomalous.len() as u64,
+        open: tracker.sessions.open(),
+    }
+    .emit(&shared.metrics);
+    if anomalous.is_empty() {
+        return;
+    }
+    let scored_at = rfc3339(tracker.now_ns);
+    let Ok(mut view) = shared.sessions.write() else {
+        return;
+    };
+    for s in anomalous {
+        let key = cfg.redact(&s.key);
+        tracing::warn!(session = %key, score = s.score, lines = s.lines, "anomalous session");
+        view.push_back(SessionView {
+            key,
+            lines: s.lines,
+            score: s.score,
+            threshold,
+            scored_at: scored_at.clone(),
+        });
+        if view.len() > VIEW_SESSIONS {
+            view.pop_front();
+        }
     }
 }
 
@@ -509,6 +649,94 @@ mod tests {
         let pods = shared.pods.read().unwrap();
         assert_eq!(pods.len(), 1);
         assert_eq!(pods[0].lines, 5000);
+    }
+
+    /// A model that learnt sessions of jobs (ids such as `r0000002a`, masked like the
+    /// request ids of real logs): open, one or two writes, ack (but for one in fifty),
+    /// close.
+    fn job_model() -> Model {
+        let mut t = loganomaly_model::Trainer::new(TrainParams {
+            session_key: Some(r"job=(\w+)".into()),
+            trees: 50,
+            subsample: 64,
+            reservoir: 4000,
+            ..TrainParams::default()
+        })
+        .unwrap();
+        for i in 0..800 {
+            let job = format!("r{i:08x}");
+            t.add(&format!("open job={job} on host{}", i % 7));
+            for _ in 0..1 + i % 2 {
+                t.add(&format!("write job={job} {} bytes", i * 13 % 4096));
+            }
+            if i % 50 != 7 {
+                t.add(&format!("ack job={job} after {}ms", i % 90));
+            }
+            t.add(&format!("close job={job}"));
+        }
+        t.finish("jobs").unwrap()
+    }
+
+    #[test]
+    fn sessions_are_scored_once_idle_and_the_anomalous_ones_listed() {
+        let shared = Arc::new(Shared::default());
+        shared.set_model(Arc::new(job_model()), "jobs");
+        let stream = lines(1)[0].stream.clone();
+        let at = |minute: i64, line: &str| LogLine {
+            ts_ns: minute * 60_000_000_000,
+            stream: Arc::clone(&stream),
+            line: line.to_string(),
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let worker_shared = Arc::clone(&shared);
+        let worker = std::thread::spawn(move || {
+            run(
+                Source::Channel(rx),
+                worker_shared,
+                StageConfig::default(),
+                Stop::default(),
+            )
+        });
+        for l in [
+            at(0, "open job=r90000001 on host1"),
+            at(0, "write job=r90000001 10 bytes"),
+            at(0, "ack job=r90000001 after 5ms"),
+            at(0, "close job=r90000001"),
+            // never acknowledged nor closed, and written three times
+            at(0, "open job=r90000002 on host2"),
+            at(0, "write job=r90000002 10 bytes"),
+            at(0, "write job=r90000002 10 bytes"),
+            at(0, "write job=r90000002 10 bytes"),
+        ] {
+            tx.blocking_send(l).unwrap();
+        }
+        // ten minutes of log time later, both are idle (5 m) and scored; the third stays open
+        std::thread::sleep(Duration::from_millis(1200));
+        tx.blocking_send(at(10, "open job=r90000003 on host3"))
+            .unwrap();
+        let scored = || {
+            let text = shared.metrics.encode().unwrap();
+            counter(&text, "loganomaly_sessions_scored_total")
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while scored() < 2.0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(scored(), 2.0, "the first two scored while the source runs");
+        let text = shared.metrics.encode().unwrap();
+        assert_eq!(counter(&text, "loganomaly_sessions_open"), 1.0);
+        let view: Vec<String> = shared
+            .sessions
+            .read()
+            .unwrap()
+            .iter()
+            .map(|s| s.key.clone())
+            .collect();
+        assert_eq!(view, ["r90000002"], "only the odd session is listed");
+        drop(tx);
+        worker.join().unwrap();
+        // the source ended: the third is scored too
+        assert_eq!(scored(), 3.0);
     }
 
     #[test]

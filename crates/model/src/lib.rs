@@ -1017,13 +1017,51 @@ mod tests {
             "ack job=x2 after 5ms",
             "close job=x2",
         ] {
-            sessions.add(l, loaded.score(l).unwrap());
+            sessions.add(l, loaded.score(l).unwrap(), 0);
         }
         let scored = sessions.finish(loaded.session.as_ref().unwrap()).unwrap();
         assert_eq!(scored.len(), 2);
         assert_eq!((scored[0].key.as_str(), scored[0].lines), ("x1", 4));
         assert!(scored[0].score > scored[1].score, "{scored:?}");
         assert!(scored[0].anomalous && !scored[1].anomalous, "{scored:?}");
+    }
+
+    #[test]
+    fn idle_sessions_close_and_score_while_active_ones_stay_open() {
+        let params = TrainParams {
+            session_key: Some(r"job=(\w+)".into()),
+            ..small_params()
+        };
+        let mut t = Trainer::new(params).unwrap();
+        for l in session_lines(1000) {
+            t.add(&l);
+        }
+        let model = t.finish("test").unwrap();
+        let session_model = model.session.as_ref().unwrap();
+        let mut sessions = Sessions::for_model(&model).unwrap().unwrap();
+        let minute = 60_000_000_000;
+        for (i, l) in [
+            "open job=j1 on host1",
+            "write job=j1 10 bytes",
+            "close job=j1",
+        ]
+        .iter()
+        .enumerate()
+        {
+            sessions.add(l, model.score(l).unwrap(), i as i64);
+        }
+        sessions.add("open job=j2 on host2", 0.4, 4 * minute);
+        sessions.add("a line naming no session", 0.9, 4 * minute);
+        assert_eq!(sessions.open(), 2);
+        // j1's latest line is 5 minutes old at minute 5, j2's one minute
+        let closed = sessions
+            .close_idle(5 * minute, 5 * minute - 2, session_model)
+            .unwrap();
+        assert_eq!(closed.len(), 1, "{closed:?}");
+        assert_eq!((closed[0].key.as_str(), closed[0].lines), ("j1", 3));
+        assert_eq!(sessions.open(), 1);
+        let rest = sessions.finish(session_model).unwrap();
+        assert_eq!((rest[0].key.as_str(), rest[0].lines), ("j2", 1));
     }
 
     #[test]

@@ -51,17 +51,28 @@ pub struct ScoredSession {
     pub anomalous: bool,
 }
 
-/// Groups scored lines into sessions and scores each session once it is complete (at the
-/// end of the input).
+/// Groups scored lines into sessions and scores each session once it is complete: when it
+/// has been idle long enough ([`Sessions::close_idle`], as `serve` does) or at the end of
+/// the input ([`Sessions::finish`], as `score` and `replay` do).
 #[derive(Debug)]
 pub struct Sessions {
     key: SessionKey,
-    index: HashMap<String, usize>,
-    keys: Vec<String>,
-    lines: Vec<Vec<SessionLine>>,
+    open: HashMap<String, OpenSession>,
+    /// Sessions opened so far: the next one's place in first-appearance order.
+    opened: u64,
     tokens: Tokens,
     /// Lines of sessions beyond [`MAX_OPEN_SESSIONS`], left out.
     pub dropped_lines: u64,
+}
+
+/// A session still taking lines.
+#[derive(Debug)]
+struct OpenSession {
+    /// Its place in first-appearance order.
+    seq: u64,
+    /// Log time of its latest line (Unix nanoseconds).
+    last_ns: i64,
+    lines: Vec<SessionLine>,
 }
 
 impl Sessions {
@@ -77,53 +88,95 @@ impl Sessions {
     pub fn new(key: SessionKey) -> Self {
         Self {
             key,
-            index: HashMap::new(),
-            keys: Vec::new(),
-            lines: Vec::new(),
+            open: HashMap::new(),
+            opened: 0,
             tokens: Tokens::new(),
             dropped_lines: 0,
         }
     }
 
-    /// Adds a scored line to its session (a line naming no session is left alone).
-    pub fn add(&mut self, line: &str, score: f32) {
+    /// Sessions taking lines.
+    pub fn open(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Adds a scored line, logged at `ts_ns`, to its session (a line naming no session is
+    /// left alone).
+    pub fn add(&mut self, line: &str, score: f32, ts_ns: i64) {
         let Some(key) = self.key.of(line) else {
             return;
         };
-        let at = match self.index.get(key) {
-            Some(&at) => at,
-            None if self.keys.len() >= MAX_OPEN_SESSIONS => {
+        normalise(line, &mut self.tokens);
+        let template = hash::template(self.tokens.iter());
+        if !self.open.contains_key(key) {
+            if self.open.len() >= MAX_OPEN_SESSIONS {
                 self.dropped_lines += 1;
                 return;
             }
-            None => {
-                self.index.insert(key.to_string(), self.keys.len());
-                self.keys.push(key.to_string());
-                self.lines.push(Vec::new());
-                self.keys.len() - 1
-            }
+            self.opened += 1;
+            let s = OpenSession {
+                seq: self.opened,
+                last_ns: ts_ns,
+                lines: Vec::new(),
+            };
+            self.open.insert(key.to_string(), s);
+        }
+        let Some(session) = self.open.get_mut(key) else {
+            return;
         };
-        normalise(line, &mut self.tokens);
-        let template = hash::template(self.tokens.iter());
-        self.lines[at].push(SessionLine { template, score });
+        session.last_ns = session.last_ns.max(ts_ns);
+        session.lines.push(SessionLine { template, score });
+    }
+
+    /// Closes and scores the sessions whose latest line is `idle_ns` or more older than
+    /// `now_ns`, in order of first appearance.
+    pub fn close_idle(
+        &mut self,
+        now_ns: i64,
+        idle_ns: i64,
+        model: &SessionModel,
+    ) -> Result<Vec<ScoredSession>, ModelError> {
+        let idle: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, s)| now_ns.saturating_sub(s.last_ns) >= idle_ns)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let closed = idle
+            .into_iter()
+            .filter_map(|k| self.open.remove_entry(&k))
+            .collect();
+        score(closed, model)
     }
 
     /// Scores every session with `model`, in order of first appearance.
     pub fn finish(self, model: &SessionModel) -> Result<Vec<ScoredSession>, ModelError> {
-        let scores = model.score_batch(&self.lines)?;
-        Ok(self
-            .keys
-            .into_iter()
-            .zip(&self.lines)
-            .zip(scores)
-            .map(|((key, lines), score)| ScoredSession {
-                key,
-                lines: lines.len(),
-                score,
-                anomalous: score >= model.threshold,
-            })
-            .collect())
+        score(self.open.into_iter().collect(), model)
     }
+}
+
+/// Scores closed sessions, in order of first appearance.
+fn score(
+    mut closed: Vec<(String, OpenSession)>,
+    model: &SessionModel,
+) -> Result<Vec<ScoredSession>, ModelError> {
+    closed.sort_unstable_by_key(|(_, s)| s.seq);
+    let lines: Vec<Vec<SessionLine>> = closed
+        .iter_mut()
+        .map(|(_, s)| std::mem::take(&mut s.lines))
+        .collect();
+    let scores = model.score_batch(&lines)?;
+    Ok(closed
+        .into_iter()
+        .zip(&lines)
+        .zip(scores)
+        .map(|(((key, _), lines), score)| ScoredSession {
+            key,
+            lines: lines.len(),
+            score,
+            anomalous: score >= model.threshold,
+        })
+        .collect())
 }
 
 #[cfg(test)]
