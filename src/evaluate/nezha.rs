@@ -11,10 +11,13 @@
 //! What the on-call engineer would actually be told is measured with the service's own
 //! [`Policy`] (default `[alerting.policy]`): every line goes through the [`MinuteClock`]
 //! that `replay --alerts` uses, each minute's observations go to the policy, and each
-//! firing notice counts once: a fault is *notified* when a notice names its pod during
-//! the fault, and a notice naming no pod under a fault is one false alert (a grouped
-//! notice, about a namespace storm or a failing dependency, is one alert however many
-//! pods it lists).
+//! firing notice counts once: a fault is *notified* when a notice points at its pod
+//! during the fault, and a notice pointing at no pod under a fault is one false alert (a
+//! grouped notice, about a namespace storm or a failing dependency, is one alert however
+//! many pods it lists). A notice points at the pods it lists and at the pods of the
+//! workload it blames: the cause of a grouped notice about a failing dependency, or the
+//! workload a pod alert's lines name (its `dependency`: "if it is failing too, start
+//! there").
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -25,7 +28,8 @@ use super::datasets::GRACE_NS;
 use super::{Corpus, EvalError, Record};
 use crate::aggregate::{AggregateParams, Aggregator, PodWindows, BURST_THRESHOLD};
 use crate::alert::{
-    classify, MinuteClock, Notice, NoticeKind, ObservedLine, Policy, PolicyConfig, Workloads,
+    classify, workload_of, MinuteClock, Notice, NoticeKind, ObservedLine, Policy, PolicyConfig,
+    Scope, Workloads,
 };
 use crate::event::{LabelNames, LogLine, ScoredLine, Stream};
 use loganomaly_model::Model;
@@ -194,6 +198,40 @@ fn policy_notices(
     out
 }
 
+/// The pods a notice points the on-call engineer at: those it lists, and the pods of the
+/// workload it names as the likely cause (a notice about a cause, or a pod alert whose
+/// lines name another workload: "if it is failing too, start there").
+fn pointed_at(corpus: &Corpus, unit_of: &HashMap<&str, usize>, n: &Notice) -> Vec<usize> {
+    let mut workloads: Vec<&str> = n
+        .alerts()
+        .iter()
+        .filter_map(|a| a.dependency.as_deref())
+        .collect();
+    if let Notice::Group {
+        scope: Scope::Cause(w),
+        ..
+    } = n
+    {
+        workloads.push(w);
+    }
+    let mut units: Vec<usize> = n
+        .alerts()
+        .iter()
+        .filter_map(|a| unit_of.get(a.pod.as_str()).copied())
+        .collect();
+    units.extend(
+        corpus
+            .units
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| workloads.contains(&workload_of(&u.name)))
+            .map(|(i, _)| i),
+    );
+    units.sort_unstable();
+    units.dedup();
+    units
+}
+
 /// The scored test part.
 struct TestLines<'a> {
     test: &'a [&'a Record],
@@ -230,11 +268,15 @@ fn pod_alerts(
     let test = lines.test;
     let first_ts = test.first().map_or(i64::MAX, |r| r.ts_ns);
     let unit_of = corpus.unit_index();
-    // (unit, when) of each pod a firing notice names
+    let pointed: Vec<Vec<usize>> = notices
+        .iter()
+        .map(|(_, n)| pointed_at(corpus, &unit_of, n))
+        .collect();
+    // (unit, when) of each pod a firing notice points at
     let named: Vec<(usize, i64)> = notices
         .iter()
-        .flat_map(|(t, n)| n.alerts().iter().map(move |a| (a.pod.as_str(), *t)))
-        .filter_map(|(pod, t)| Some((*unit_of.get(pod)?, t)))
+        .zip(&pointed)
+        .flat_map(|((t, _), units)| units.iter().map(move |&u| (u, *t)))
         .collect();
     let faults: Vec<FaultOutcome> = corpus
         .faults
@@ -244,13 +286,8 @@ fn pod_alerts(
         .collect();
     let policy_false = notices
         .iter()
-        .filter(|(t, n)| {
-            !n.alerts().iter().any(|a| {
-                unit_of
-                    .get(a.pod.as_str())
-                    .is_some_and(|&u| in_fault_window(corpus, u, *t))
-            })
-        })
+        .zip(&pointed)
+        .filter(|((t, _), units)| !units.iter().any(|&u| in_fault_window(corpus, u, *t)))
         .count();
     let mut noisy: HashMap<usize, u64> = HashMap::new();
     let mut false_alarm_list = Vec::new();
@@ -406,4 +443,58 @@ fn shows_error(line: &str) -> bool {
     ["warn", "error", "exception"]
         .iter()
         .any(|w| lower.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{Category, PodAlert};
+    use crate::evaluate::{Unit, UnitKind};
+    use std::path::Path;
+
+    fn alert(pod: &str, dependency: Option<&str>) -> PodAlert {
+        PodAlert {
+            namespace: "train".into(),
+            pod: pod.into(),
+            kind: NoticeKind::Firing,
+            since_ns: 0,
+            at_ns: 0,
+            ended_ns: None,
+            burst: 12.0,
+            peak_burst: 12.0,
+            enter_score: 9.0,
+            score: 0.6,
+            threshold: 0.5,
+            anomalous_in_window: 5,
+            top_lines: Vec::new(),
+            category: Category::Crash,
+            dependency: dependency.map(String::from),
+        }
+    }
+
+    /// Issue 15: a notice counts for the workload it names as the cause, not only for the
+    /// pods it lists.
+    #[test]
+    fn a_notice_points_at_its_pods_and_at_the_workload_it_blames() {
+        let mut corpus = Corpus::new("t", UnitKind::PodWindow, Path::new("t"));
+        for pod in [
+            "ts-travel-service-64469b5b48-25zj6",
+            "ts-basic-service-5dc8d4f9fd-46997",
+            "ts-food-service-f5756978c-k8vqf",
+        ] {
+            corpus.add_unit(Unit::new(pod.into(), false, "pod"));
+        }
+        let units = corpus.unit_index();
+        let travel = "ts-travel-service-64469b5b48-25zj6";
+        let plain = Notice::Pod(alert(travel, None));
+        assert_eq!(pointed_at(&corpus, &units, &plain), [0]);
+        let blaming = Notice::Pod(alert(travel, Some("ts-basic-service")));
+        assert_eq!(pointed_at(&corpus, &units, &blaming), [0, 1]);
+        let cause = Notice::Group {
+            scope: Scope::Cause("ts-food-service".into()),
+            kind: NoticeKind::Firing,
+            alerts: vec![alert(travel, None)],
+        };
+        assert_eq!(pointed_at(&corpus, &units, &cause), [0, 2]);
+    }
 }
