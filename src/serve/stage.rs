@@ -40,6 +40,8 @@ pub struct Shared {
     pub source_done: AtomicBool,
     /// The most anomalous pods, refreshed about once a second.
     pub pods: RwLock<Vec<PodView>>,
+    /// The incident history `GET /api/v1/incidents` reads, when `[alerting.incidents]` is set.
+    pub incidents: std::sync::OnceLock<crate::incident::config::Database>,
 }
 
 impl Shared {
