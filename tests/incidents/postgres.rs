@@ -221,3 +221,53 @@ fn postgres_stopped_for_30_s_while_alerts_flow_loses_no_incident() {
         "every incident, as SQLite holds them"
     );
 }
+
+/// The overview dashboard's incident panel query, with Grafana's macros filled in as its
+/// PostgreSQL data source fills them.
+fn panel_sql(from_ns: i64, to_ns: i64, namespace_regex: &str) -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dashboards/loganomaly-overview.json"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let panel = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["datasource"]["type"] == "grafana-postgresql-datasource")
+        .expect("a panel on the PostgreSQL data source");
+    panel["targets"][0]["rawSql"]
+        .as_str()
+        .unwrap()
+        .replace("$__unixEpochNanoFrom()", &from_ns.to_string())
+        .replace("$__unixEpochNanoTo()", &to_ns.to_string())
+        .replace("${namespace:regex}", namespace_regex)
+}
+
+#[test]
+fn the_grafana_panel_reads_the_incidents_a_replay_wrote() {
+    let Some(pg) = Cluster::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = alerts_config(dir.path(), &format!("database = {:?}", pg.url()));
+    super::replay(&cfg);
+    let rows = all_rows(&IncidentConfig::at(&pg.url()));
+    let mut client = pg.client();
+    let all = client.query(&panel_sql(0, i64::MAX, ".*"), &[]).unwrap();
+    assert_eq!(all.len(), rows.len());
+    let first: String = all[0].get("pod");
+    assert_eq!(first, rows[0].pod, "latest first");
+    let top: Option<String> = all[0].get("top_line");
+    assert_eq!(top.as_deref(), Some(rows[0].top_lines[0].line.as_str()));
+    let ns = &rows[0].namespace;
+    let in_ns = client.query(&panel_sql(0, i64::MAX, ns), &[]).unwrap();
+    assert_eq!(
+        in_ns.len(),
+        rows.iter().filter(|r| &r.namespace == ns).count()
+    );
+    let before_all = rows.iter().map(|r| r.started_ns).min().unwrap() - 1;
+    assert!(client
+        .query(&panel_sql(0, before_all, ".*"), &[])
+        .unwrap()
+        .is_empty());
+}
