@@ -3,6 +3,7 @@
 
 mod api;
 mod postgres;
+mod serve;
 mod sqlite;
 
 use std::path::Path;
