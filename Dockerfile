@@ -12,6 +12,8 @@ COPY src src
 COPY benches benches
 COPY models models
 COPY examples examples
+# the incident database's schema migrations, compiled in
+COPY migrations migrations
 # stripped: 57 MB with the release profile's line tables, 11 MB without
 RUN cargo build --release --locked --bin loganomaly \
  && strip -o /loganomaly target/release/loganomaly

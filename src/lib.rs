@@ -25,6 +25,7 @@
 //! - [`metrics`]: the Prometheus metrics: per-pod scores and the service's own health.
 //! - [`telemetry`]: the service's own events, each logged and counted in one place.
 //! - [`alert`]: alert policy, Slack/Alertmanager/webhook notifiers, redaction, delivery.
+//! - [`incident`]: the incident history in SQLite or PostgreSQL, written off the alert path.
 //! - [`http`]: the one rustls configuration and reqwest client (Loki and notifiers).
 //! - [`retry`]: the one backoff with jitter and `Retry-After` reader (Loki and notifiers).
 //! - [`secret`]: the one secret type (Loki credentials, notifier URLs and keys).
@@ -48,6 +49,7 @@ pub mod event;
 #[cfg(feature = "lab")]
 pub mod generate;
 pub mod http;
+pub mod incident;
 pub mod input;
 pub mod loki;
 pub mod metrics;

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 use cli::args::{ConfigArgs, ThreadsArg};
 #[cfg(feature = "lab")]
 use cli::{bench, evaluate, generate};
-use cli::{replay, score, serve, summarize, tail, train};
+use cli::{incidents, replay, score, serve, summarize, tail, train};
 
 /// Finds the pods of a Kubernetes cluster that started logging something abnormal.
 ///
@@ -41,6 +41,9 @@ enum Command {
     /// Write a Markdown summary of a log file: per workload its volume, new and grown line
     /// templates and anomalous pods, and the incidents the alert policy would raise.
     Summarize(summarize::SummarizeArgs),
+    /// List the incident history `serve` and `replay --alerts` wrote (SQLite or
+    /// PostgreSQL): when, which pod, how long, how bad, its top line; a table or `--json`.
+    Incidents(incidents::IncidentsArgs),
     /// Write a synthetic Kubernetes log file with labelled incidents.
     #[cfg(feature = "lab")]
     Generate(generate::GenerateArgs),
@@ -76,7 +79,7 @@ impl Command {
             Command::Bench(a) => a.threads,
             #[cfg(feature = "lab")]
             Command::Generate(_) => ThreadsArg::default(),
-            Command::CheckConfig(_) => ThreadsArg::default(),
+            Command::CheckConfig(_) | Command::Incidents(_) => ThreadsArg::default(),
         }
     }
 }
@@ -126,6 +129,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Score(a) => score::run(a),
         Command::Train(a) => train::run(a),
         Command::Summarize(a) => summarize::run(a),
+        Command::Incidents(a) => incidents::run(a),
         #[cfg(feature = "lab")]
         Command::Generate(a) => generate::run(a),
         Command::Serve(a) => serve::run(a.config),

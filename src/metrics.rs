@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 
 use crate::aggregate::PodStats;
 use crate::event::Stream;
+use crate::incident::RecorderTotals;
 use loganomaly_model::Model;
 
 /// Labels of every per-pod series.
@@ -44,6 +45,14 @@ impl From<&Stream> for PodLabels {
 pub struct NotifierLabels {
     /// `slack`, `alertmanager` or `webhook`.
     pub notifier: String,
+}
+
+/// Labels of the incident writer's counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IncidentLabels {
+    /// `written`, `dropped` (queue full), `retried` (database failed) or `failed` (given up
+    /// at exit).
+    pub outcome: &'static str,
 }
 
 /// Labels of the model info series.
@@ -101,6 +110,7 @@ pub struct Metrics {
     notifications_retried: Family<NotifierLabels, Counter>,
     notifications_grouped: Family<NotifierLabels, Counter>,
     notifications_held_back: Family<NotifierLabels, Counter>,
+    incident_writes: Family<IncidentLabels, Counter>,
     push_requests: Family<PushLabels, Counter>,
     /// Lines received by the push receiver and queued for scoring.
     pub(crate) push_lines: Counter,
@@ -172,6 +182,7 @@ impl Metrics {
             notifications_retried: Family::default(),
             notifications_grouped: Family::default(),
             notifications_held_back: Family::default(),
+            incident_writes: Family::default(),
             push_requests: Family::default(),
             push_lines: Counter::default(),
             push_lines_refused: Counter::default(),
@@ -298,6 +309,11 @@ impl Metrics {
             self.notifications_held_back.clone(),
         );
         r.register(
+            "incident_writes",
+            "Incident history writes, by outcome: written, dropped, retried, failed",
+            self.incident_writes.clone(),
+        );
+        r.register(
             "push_requests",
             "Pushes to /loki/api/v1/push, by reason: accepted, or why refused",
             self.push_requests.clone(),
@@ -358,6 +374,23 @@ impl Metrics {
             before.held_back,
             now.held_back,
         );
+    }
+
+    /// Moves the incident writer's counters from `before` to `now` (totals since start).
+    pub fn update_incidents(&self, before: RecorderTotals, now: RecorderTotals) {
+        let add = |outcome: &'static str, a: u64, b: u64| {
+            add_gain(
+                &self
+                    .incident_writes
+                    .get_or_create(&IncidentLabels { outcome }),
+                a,
+                b,
+            );
+        };
+        add("written", before.written, now.written);
+        add("dropped", before.dropped, now.dropped);
+        add("retried", before.retried, now.retried);
+        add("failed", before.failed, now.failed);
     }
 
     /// Publishes the model in use (after start-up or a retrain).

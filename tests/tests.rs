@@ -4,6 +4,7 @@ mod alert;
 mod cli;
 mod common;
 mod deploy;
+mod incidents;
 mod input;
 mod loki;
 mod prometheus;

@@ -16,6 +16,7 @@ use super::notifier::{self, Notifier};
 use super::outbox::{http_client, DeliveryStats, Outbox, StatsSnapshot};
 use super::policy::{Notice, NoticeKind, PodObservation, Policy, PolicyStats};
 use super::redact::Redactor;
+use crate::incident::{self, Recorder, RecorderStats};
 
 /// A notifier with its outbox running.
 #[derive(Debug)]
@@ -44,6 +45,10 @@ pub struct Alerter {
     explainer: Option<Explainer>,
     notifiers: Vec<Running>,
     held_back_seen: u64,
+    /// Writes each episode to the incident history, when `[incidents]` is set.
+    recorder: Option<Recorder>,
+    /// The model's version written with each incident (see [`Alerter::set_model_version`]).
+    model_version: String,
 }
 
 impl Alerter {
@@ -56,6 +61,7 @@ impl Alerter {
             Some(ex) => Some(Explainer::new(ex, ex.api_key()?, http_client(ex.timeout)?)),
             None => None,
         };
+        let recorder = cfg.incidents.as_ref().map(Recorder::start).transpose()?;
         let client = http_client(cfg.delivery.request_timeout)?;
         let notifiers = setups
             .into_iter()
@@ -71,6 +77,8 @@ impl Alerter {
             explainer,
             notifiers,
             held_back_seen: 0,
+            recorder,
+            model_version: String::new(),
         })
     }
 
@@ -102,12 +110,26 @@ impl Alerter {
         self.policy.open_episodes()
     }
 
+    /// Names the model whose scores the next incidents come from (when it was trained).
+    pub fn set_model_version(&mut self, version: &str) {
+        if self.model_version != version {
+            self.model_version = version.to_string();
+        }
+    }
+
+    /// The incident writer's live counters, when `[incidents]` is set (they hold the
+    /// totals after [`Alerter::shutdown`]).
+    pub fn incident_stats(&self) -> Option<Arc<RecorderStats>> {
+        self.recorder.as_ref().map(|r| Arc::clone(r.stats()))
+    }
+
     /// Runs the policy on this moment's observations and queues the resulting messages.
     /// Returns the messages queued (per notifier).
     pub async fn observe(&mut self, now_ns: i64, observations: &[PodObservation]) -> usize {
         let notices = self.policy.evaluate(now_ns, observations);
         self.count_held_back();
         let messages = self.prepare(&notices).await;
+        self.record(&notices, &messages);
         for n in &mut self.notifiers {
             for (notice, msg) in notices.iter().zip(&messages) {
                 let payload = n.notifier.render(msg, now_ns);
@@ -145,6 +167,18 @@ impl Alerter {
         messages
     }
 
+    /// Queues each pod of each notice for the incident history (never waits).
+    fn record(&self, notices: &[Notice], messages: &[Message]) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
+        for (notice, msg) in notices.iter().zip(messages) {
+            for row in incident::from_message(notice, msg, &self.model_version) {
+                recorder.record(row);
+            }
+        }
+    }
+
     fn count_held_back(&mut self) {
         let held = self.policy.stats().held_back;
         let new = held - self.held_back_seen;
@@ -157,9 +191,12 @@ impl Alerter {
         }
     }
 
-    /// Flushes every outbox (concurrently) within the drain deadline and reports what
-    /// each did.
+    /// Flushes every outbox (concurrently) and the incident writer within their drain
+    /// deadlines, and reports what each notifier did.
     pub async fn shutdown(self) -> Vec<NotifierReport> {
+        let incidents = self
+            .recorder
+            .map(|r| tokio::task::spawn_blocking(move || r.close()));
         let closing: Vec<_> = self
             .notifiers
             .into_iter()
@@ -169,6 +206,9 @@ impl Alerter {
         for (name, task) in closing {
             let stats = task.await.unwrap_or_default();
             reports.push(NotifierReport { name, stats });
+        }
+        if let Some(task) = incidents {
+            let _ = task.await;
         }
         reports
     }

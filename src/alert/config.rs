@@ -41,6 +41,8 @@ pub struct AlertConfig {
     pub teams: Option<TeamsConfig>,
     /// Optional LLM explanation through an OpenAI-compatible chat-completions endpoint.
     pub explain: Option<ExplainConfig>,
+    /// The incident history: every episode written to SQLite or PostgreSQL (off when absent).
+    pub incidents: Option<crate::incident::IncidentConfig>,
 }
 
 /// The per-pod state machine. Scores are the aggregator's per-minute *burst scores*
@@ -374,6 +376,9 @@ impl AlertConfig {
         if let Some(ex) = &self.explain {
             ex.api_key()?;
         }
+        if let Some(inc) = &self.incidents {
+            inc.database()?;
+        }
         Ok(())
     }
 
@@ -396,6 +401,9 @@ impl AlertConfig {
                     "username and password go together",
                 ));
             }
+        }
+        if let Some(inc) = &self.incidents {
+            inc.validate()?;
         }
         if let Some(ex) = &self.explain {
             check_url("explain.url", &ex.url)?;

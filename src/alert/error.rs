@@ -57,6 +57,18 @@ impl AlertError {
     }
 }
 
+impl From<crate::incident::StoreError> for AlertError {
+    /// A bad `[incidents]` setting keeps its key; anything else is said as it is.
+    fn from(e: crate::incident::StoreError) -> Self {
+        match e {
+            crate::incident::StoreError::Config { key, reason } => {
+                Self::config(&format!("incidents.{key}"), reason)
+            }
+            other => Self::config("incidents", other.to_string()),
+        }
+    }
+}
+
 /// How one delivery attempt failed; decides whether the outbox retries.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

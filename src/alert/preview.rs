@@ -20,6 +20,7 @@ use super::alerter::{Alerter, NotifierReport};
 use super::error::AlertError;
 use super::minutes::MinuteClock;
 use super::policy::{PodObservation, PolicyStats};
+use crate::incident::RecorderTotals;
 
 /// What an alerting replay did.
 #[derive(Debug, Clone)]
@@ -34,6 +35,8 @@ pub struct AlertReplay {
     pub policy: PolicyStats,
     /// What each notifier did.
     pub notifiers: Vec<NotifierReport>,
+    /// What the incident writer did, when `[incidents]` is set.
+    pub incidents: Option<RecorderTotals>,
 }
 
 /// Scores `path` and returns its lines in log-time order.
@@ -56,7 +59,7 @@ pub fn scored_in_time_order(
 }
 
 /// Plays time-ordered `lines` through an aggregator and `alerter`, one observation per
-/// pod per minute of log time, then flushes the outboxes.
+/// pod per minute of log time, then flushes the outboxes and the incident writer.
 pub async fn play(
     lines: &[ScoredLine],
     model: &Model,
@@ -64,6 +67,7 @@ pub async fn play(
     mut alerter: Alerter,
     run_on: std::time::Duration,
 ) -> AlertReplay {
+    alerter.set_model_version(&model.meta.trained_at);
     let mut clock = MinuteClock::new(model, threshold, AggregateParams::for_model(model));
     let mut ended: Vec<(i64, Vec<PodObservation>)> = Vec::new();
     let mut messages = 0usize;
@@ -93,11 +97,14 @@ pub async fn play(
         }
     }
     let policy = alerter.policy_stats();
+    let incidents = alerter.incident_stats();
+    let notifiers = alerter.shutdown().await;
     AlertReplay {
         lines: lines.len() as u64,
         minutes: clock.minutes,
         messages,
         policy,
-        notifiers: alerter.shutdown().await,
+        notifiers,
+        incidents: incidents.map(|s| s.totals()),
     }
 }

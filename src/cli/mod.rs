@@ -9,6 +9,7 @@ pub mod bench;
 pub mod evaluate;
 #[cfg(feature = "lab")]
 pub mod generate;
+pub mod incidents;
 pub mod replay;
 pub mod score;
 pub mod serve;

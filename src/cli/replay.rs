@@ -51,7 +51,8 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FACTOR", value_parser = parse_speed, requires = "listen")]
     speed: Option<f64>,
     /// Alert config (TOML, see examples/alerts.toml): run the alert policy on log time and
-    /// send to the configured notifiers, flushing them before exit.
+    /// send to the configured notifiers (and write the episodes to its `[incidents]`
+    /// database), flushing them before exit.
     #[arg(long, value_name = "PATH")]
     alerts: Option<PathBuf>,
     #[command(flatten)]
@@ -221,16 +222,17 @@ impl Drop for Progress {
 /// Reads `--alerts`, refusing a config that would send nothing.
 fn load_alerts(path: &Path) -> Result<AlertConfig> {
     let cfg = AlertConfig::load(path)?;
-    if !cfg.has_notifiers() {
+    if !cfg.has_notifiers() && cfg.incidents.is_none() {
         bail!(
-            "{}: no notifier configured ([slack], [discord], [teams], [alertmanager] or [webhook])",
+            "{}: no notifier configured ([slack], [discord], [teams], [alertmanager] or [webhook]) and no [incidents]",
             path.display()
         );
     }
     Ok(cfg)
 }
 
-/// Plays the file through the alert policy on log time; failed deliveries fail the run.
+/// Plays the file through the alert policy on log time; failed deliveries and incident
+/// writes fail the run.
 fn replay_alerts(
     file: &Path,
     model: &Arc<Model>,
@@ -257,6 +259,13 @@ fn replay_alerts(
             n.name, s.sent, s.failed, s.retried
         );
         failed += s.failed;
+    }
+    if let Some(t) = summary.incidents {
+        eprintln!(
+            "  incidents    written {}, dropped {}, retried {}, failed {}",
+            t.written, t.dropped, t.retried, t.failed
+        );
+        failed += t.dropped + t.failed;
     }
     Ok(if failed > 0 {
         ExitCode::FAILURE

@@ -87,24 +87,29 @@ pub fn run(a: ConfigArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts the alert task of `serve` when `[alerting]` names a notifier, and connects the
-/// scoring stage to it; returns the task and how long to wait for it to flush on exit.
+/// Starts the alert task of `serve` when `[alerting]` names a notifier or an incident
+/// database, and connects the scoring stage to it (and `/api/v1/incidents` to the database); returns the task and how long to wait for it to flush on exit.
 fn start_alerts(
     cfg: Option<&AlertConfig>,
     shared: &Arc<Shared>,
     stage: &mut StageConfig,
 ) -> Result<Option<(tokio::task::JoinHandle<()>, Duration)>> {
-    let Some(cfg) = cfg.filter(|c| c.has_notifiers()) else {
+    let Some(cfg) = cfg.filter(|c| c.has_notifiers() || c.incidents.is_some()) else {
         return Ok(None);
     };
     let alerter = Alerter::new(cfg)?;
+    if let Some(inc) = &cfg.incidents {
+        let _ = shared.incidents.set(inc.database()?);
+    }
     let (tx, rx) = tokio::sync::mpsc::channel(ALERT_BATCHES);
     stage.alerts = Some(tx);
     let task = tokio::spawn(service::alert_task(alerter, rx, Arc::clone(shared)));
-    Ok(Some((
-        task,
-        cfg.delivery.drain_deadline + Duration::from_secs(1),
-    )))
+    let incidents = cfg
+        .incidents
+        .as_ref()
+        .map_or(Duration::ZERO, |i| i.drain_timeout);
+    let deadline = cfg.delivery.drain_deadline.max(incidents) + Duration::from_secs(1);
+    Ok(Some((task, deadline)))
 }
 
 /// Minutes of pod observations queued for the alert task before the stage waits.

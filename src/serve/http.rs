@@ -1,10 +1,10 @@
-//! The HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, `/api/v1/pods` and
-//! `/api/v1/sessions`.
+//! The HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, `/api/v1/pods`,
+//! `/api/v1/sessions` and `/api/v1/incidents`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,6 +23,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/pods", get(pods))
         .route("/api/v1/sessions", get(sessions))
+        .route("/api/v1/incidents", get(incidents))
         .with_state(shared)
 }
 
@@ -69,5 +70,30 @@ async fn sessions(State(shared): State<Arc<Shared>>) -> Response {
             "sessions view unavailable\n",
         )
             .into_response(),
+    }
+}
+
+/// The incident history, filtered by the query string (see [`crate::incident::Query`]);
+/// read on a blocking thread with a connection of its own, so it never waits for the writer.
+async fn incidents(
+    State(shared): State<Arc<Shared>>,
+    query: Result<Query<crate::incident::Query>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(db) = shared.incidents.get().cloned() else {
+        let why = "no incident history: set [alerting.incidents] in the config\n";
+        return (StatusCode::NOT_FOUND, why).into_response();
+    };
+    let filter = match query.map_err(|e| e.body_text()).and_then(|q| q.filter()) {
+        Ok(f) => f,
+        Err(why) => return (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
+    };
+    let read = tokio::task::spawn_blocking(move || crate::incident::connect(&db)?.list(&filter));
+    match read.await {
+        Ok(Ok(rows)) => Json(rows).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "reading the incident history failed");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")).into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "read failed\n").into_response(),
     }
 }

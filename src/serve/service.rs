@@ -182,8 +182,18 @@ pub async fn alert_task(
     let mut alerter = alerter;
     let mut seen: std::collections::HashMap<&'static str, crate::metrics::NotifierCounts> =
         std::collections::HashMap::new();
+    let incidents = alerter.incident_stats();
+    let mut incidents_seen = crate::incident::RecorderTotals::default();
     while let Some((now_ns, observations)) = rx.recv().await {
+        if let Some(model) = shared.model() {
+            alerter.set_model_version(&model.meta.trained_at);
+        }
         alerter.observe(now_ns, &observations).await;
+        if let Some(stats) = &incidents {
+            let now = stats.totals();
+            shared.metrics.update_incidents(incidents_seen, now);
+            incidents_seen = now;
+        }
         let grouped = alerter.policy_stats();
         for (name, stats) in alerter.stats() {
             let s = stats.snapshot();

@@ -45,6 +45,8 @@ pub struct Shared {
     pub pods: RwLock<Vec<PodView>>,
     /// The latest anomalous sessions, oldest first (at most [`VIEW_SESSIONS`]).
     pub sessions: RwLock<VecDeque<SessionView>>,
+    /// The incident history `GET /api/v1/incidents` reads, when `[alerting.incidents]` is set.
+    pub incidents: std::sync::OnceLock<crate::incident::config::Database>,
 }
 
 /// Anomalous sessions kept for `/api/v1/sessions`.

@@ -493,7 +493,7 @@ fn the_dockerfile_copies_every_workspace_member_and_embedded_folder() {
         .map(|m| m.trim().trim_matches('"'))
         .filter(|m| *m != "." && !m.is_empty())
         .map(|m| m.split('/').next().unwrap_or(m).to_string())
-        .chain(["src", "models", "examples"].map(String::from));
+        .chain(["src", "models", "examples", "migrations"].map(String::from));
     for dir in needed {
         assert!(
             copied.contains(&dir.as_str()),
