@@ -17,14 +17,14 @@ use loganomaly::push::wire::{
     encode_protobuf, EntryAdapter, PushRequest, StreamAdapter, Timestamp,
 };
 
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// One HTTP/1.0 request (no chunked answers) on a fresh connection: status, headers and body.
-fn request(
+pub(crate) fn request(
     port: u16,
     method: &str,
     path: &str,
@@ -84,7 +84,7 @@ fn push_until_accepted(port: u16, body: &[u8], headers: &[(&str, &str)]) -> u32 
     }
 }
 
-fn metric(text: &str, name: &str) -> f64 {
+pub(crate) fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or(-1.0)
@@ -122,7 +122,7 @@ fn start_serve(dir: &Path, port: u16, extra: &str) -> Guard {
 
 /// Waits until `lines_scored_total` reaches `want` (bounded), then a little longer so that
 /// a line scored twice would show; returns the metrics text.
-fn wait_scored(port: u16, want: f64, within: Duration) -> String {
+pub(crate) fn wait_scored(port: u16, want: f64, within: Duration) -> String {
     let deadline = Instant::now() + within;
     let mut text = metrics(port);
     while metric(&text, "loganomaly_lines_scored_total") < want && Instant::now() < deadline {

@@ -3,19 +3,32 @@
 
 use serde_json::Value;
 
-use super::{find, read, render, selects, strings, yaml_file, BASE, OVERLAY};
+use super::{find, read, render, selects, strings, yaml_file, BASE, NODE_LOCAL, OVERLAY};
 
-/// The pod templates of the base (Deployment) and the overlay (StatefulSet).
+/// The workloads of the base (Deployment) and the overlays (StatefulSet, DaemonSet).
 fn workloads() -> Vec<(String, Value)> {
     let base = render(BASE);
     let overlay = render(OVERLAY);
+    let node_local = render(NODE_LOCAL);
     vec![
         ("Deployment".into(), find(&base, "Deployment", None).clone()),
         (
             "StatefulSet".into(),
             find(&overlay, "StatefulSet", None).clone(),
         ),
+        (
+            "DaemonSet".into(),
+            find(&node_local, "DaemonSet", None).clone(),
+        ),
     ]
+}
+
+/// The workloads that mount the base's config (the DaemonSet has its own: daemonset.rs).
+fn loki_readers() -> Vec<(String, Value)> {
+    workloads()
+        .into_iter()
+        .filter(|(kind, _)| kind != "DaemonSet")
+        .collect()
 }
 
 /// The loganomaly container of a workload.
@@ -50,10 +63,14 @@ fn each_kustomization_names_files_that_exist_and_the_base_names_every_file() {
     // rendering reads every resource, file or folder, and applies the delete patch
     let base = render(BASE);
     let overlay = render(OVERLAY);
+    let node_local = render(NODE_LOCAL);
     assert_eq!(base.len(), listed.len(), "one object per base file");
-    assert!(overlay.iter().all(|o| o["kind"] != "Deployment"));
+    for variant in [&overlay, &node_local] {
+        assert!(variant.iter().all(|o| o["kind"] != "Deployment"));
+    }
     find(&overlay, "StatefulSet", Some("loganomaly"));
-    for o in base.iter().chain(&overlay) {
+    find(&node_local, "DaemonSet", Some("loganomaly"));
+    for o in base.iter().chain(&overlay).chain(&node_local) {
         let name = &o["metadata"]["name"];
         assert!(name.is_string(), "an object without a name: {o}");
         if o["kind"] != "Namespace" {
@@ -183,6 +200,7 @@ fn secret_like(name: &str) -> bool {
 fn secrets_come_only_from_secret_references() {
     let mut objects = render(BASE);
     objects.extend(render(OVERLAY));
+    objects.extend(render(NODE_LOCAL));
     assert!(
         objects.iter().all(|o| o["kind"] != "Secret"),
         "no Secret object with values in the repository"
@@ -222,7 +240,7 @@ fn the_config_reads_its_secrets_from_variables_the_pod_sets() {
             "the config holds a secret: {needle}"
         );
     }
-    for (kind, w) in workloads() {
+    for (kind, w) in loki_readers() {
         let names: Vec<&str> = container(&w)["env"]
             .as_array()
             .expect("env")
@@ -243,11 +261,14 @@ fn the_config_reads_its_secrets_from_variables_the_pod_sets() {
 
 #[test]
 fn service_monitor_and_network_policy_reach_the_pods_on_the_metrics_port() {
-    for dir in [BASE, OVERLAY] {
+    for dir in [BASE, OVERLAY, NODE_LOCAL] {
         let objects = render(dir);
         let workload = objects
             .iter()
-            .find(|o| o["kind"] == "Deployment" || o["kind"] == "StatefulSet")
+            .find(|o| {
+                ["Deployment", "StatefulSet", "DaemonSet"]
+                    .contains(&o["kind"].as_str().unwrap_or(""))
+            })
             .expect("a workload");
         let pod_labels = &workload["spec"]["template"]["metadata"]["labels"];
         assert!(selects(
@@ -279,7 +300,7 @@ fn service_monitor_and_network_policy_reach_the_pods_on_the_metrics_port() {
             endpoint["port"], port["name"],
             "{dir}: the endpoint names the Service port"
         );
-        let policy = find(&objects, "NetworkPolicy", None);
+        let policy = find(&objects, "NetworkPolicy", Some("loganomaly"));
         assert!(
             selects(&policy["spec"]["podSelector"]["matchLabels"], pod_labels),
             "{dir}"

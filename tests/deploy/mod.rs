@@ -8,6 +8,7 @@
 //! passes `check-config`, and that every config key is documented.
 
 mod config;
+mod daemonset;
 mod docs;
 mod examples;
 mod generated;
@@ -22,6 +23,8 @@ use yaml_rust2::{Yaml, YamlLoader};
 const BASE: &str = "manifests/kubernetes";
 /// The scale-out overlay.
 const OVERLAY: &str = "manifests/statefulset";
+/// The node-local overlay (a DaemonSet fed by each node's shipper).
+const NODE_LOCAL: &str = "manifests/daemonset";
 
 /// The repository root.
 fn root() -> PathBuf {
