@@ -1,4 +1,7 @@
-//! Alertmanager notifier: `POST /api/v2/alerts`, one alert per pod.
+//! Alertmanager notifier: `POST /api/v2/alerts`, one alert per pod, labelled with its
+//! namespace, pod and workload (the pod name without its ReplicaSet hash and suffix or
+//! StatefulSet ordinal), so that a route can group one workload's pods, alerted by
+//! several loganomaly replicas (the DaemonSet variant: one per node), into one notice.
 //!
 //! Alertmanager does its own grouping and routing (PagerDuty, e-mail, Teams, Discord…), so
 //! grouped notices are sent as their individual pod alerts. Active alerts carry no
@@ -12,6 +15,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::config::{AlertConfig, AlertmanagerConfig};
+use super::dependency::workload_of;
 use super::error::AlertError;
 use super::message::{Message, PodView};
 use super::notifier::{Notifier, Setup};
@@ -92,6 +96,7 @@ impl AlertmanagerState {
                 "alertname": self.cfg.alertname,
                 "namespace": pod.namespace,
                 "pod": pod.pod,
+                "workload": workload_of(&pod.pod),
                 "severity": self.cfg.severity,
             },
             "annotations": annotations,

@@ -114,6 +114,7 @@ async fn alerts_reach_alertmanager_route_to_a_receiver_and_resolve() {
     let labels = &firing["labels"];
     assert_eq!(labels["alertname"], "LogAnomaly");
     assert_eq!(labels["namespace"], "payments");
+    assert_eq!(labels["workload"], "api", "the StatefulSet ordinal dropped");
     assert_eq!(labels["severity"], "critical");
     assert_eq!(firing["status"]["state"], "active");
     let annotations = firing["annotations"].to_string();
