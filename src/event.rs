@@ -100,6 +100,14 @@ pub struct ScoredLine {
     pub anomalous: bool,
 }
 
+/// The wall clock in Unix nanoseconds (0 before 1970), for lines and notices stamped
+/// with the time they were read or decided.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
 /// Unix nanoseconds as RFC 3339 in UTC (the epoch when out of range), for reports.
 pub fn rfc3339(ns: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))

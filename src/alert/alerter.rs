@@ -2,7 +2,8 @@
 //!
 //! `serve` and `replay --alerts` both use it the same way: [`Alerter::new`] inside a tokio
 //! runtime, [`Alerter::observe`] once per minute with every pod's observation, and
-//! [`Alerter::shutdown`] to flush the outboxes before exit.
+//! [`Alerter::shutdown`] to flush the outboxes before exit. `serve` also calls
+//! [`Alerter::follow_up`] with the log evidence of Prometheus alerts.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use serde_json::Value;
 
 use super::config::{AlertConfig, MessageConfig};
 use super::error::AlertError;
+use super::evidence::{Evidence, FollowUps};
 use super::explain::Explainer;
 use super::message::Message;
 use super::notifier::{self, Notifier};
@@ -49,6 +51,10 @@ pub struct Alerter {
     recorder: Option<Recorder>,
     /// The model's version written with each incident (see [`Alerter::set_model_version`]).
     model_version: String,
+    /// The policy's burst threshold, shown in follow-ups.
+    enter_score: f32,
+    /// Which Prometheus alert episodes were followed up.
+    follow_ups: FollowUps,
 }
 
 impl Alerter {
@@ -79,6 +85,8 @@ impl Alerter {
             held_back_seen: 0,
             recorder,
             model_version: String::new(),
+            enter_score: cfg.policy.enter_score,
+            follow_ups: FollowUps::default(),
         })
     }
 
@@ -142,15 +150,44 @@ impl Alerter {
         messages.len()
     }
 
-    /// Builds the messages, asking the explainer for firing ones concurrently; each
-    /// explanation is bounded by its timeout, so this never waits longer than that.
+    /// Sends the log evidence of Prometheus alerts (from `POST /api/v1/alertmanager`) to
+    /// every notifier but Alertmanager, each alert episode's pod once, explained like an
+    /// alert. Returns the follow-ups queued (per notifier).
+    pub async fn follow_up(&mut self, now_ns: i64, evidence: Vec<Evidence>) -> usize {
+        let fresh = self.follow_ups.fresh(evidence);
+        let mut messages: Vec<Message> = fresh
+            .iter()
+            .map(|e| Message::follow_up(e, now_ns, self.enter_score, &self.message, &self.redactor))
+            .collect();
+        self.explain(&mut messages).await;
+        for n in self
+            .notifiers
+            .iter_mut()
+            .filter(|n| n.notifier.follows_up())
+        {
+            for msg in &messages {
+                let payload = n.notifier.render(msg, now_ns);
+                n.outbox.push(payload);
+            }
+        }
+        messages.len()
+    }
+
+    /// Builds the messages, asking the explainer for firing ones.
     async fn prepare(&self, notices: &[Notice]) -> Vec<Message> {
         let mut messages: Vec<Message> = notices
             .iter()
             .map(|n| Message::build(n, &self.message, &self.redactor))
             .collect();
+        self.explain(&mut messages).await;
+        messages
+    }
+
+    /// Asks the explainer for the firing messages' likely causes concurrently; each is
+    /// bounded by its timeout, so this never waits longer than that.
+    async fn explain(&self, messages: &mut [Message]) {
         let Some(explainer) = &self.explainer else {
-            return messages;
+            return;
         };
         let mut tasks = tokio::task::JoinSet::new();
         for (i, msg) in messages.iter().enumerate() {
@@ -164,7 +201,6 @@ impl Alerter {
                 messages[i].explanation = Some(text);
             }
         }
-        messages
     }
 
     /// Queues each pod of each notice for the incident history (never waits).

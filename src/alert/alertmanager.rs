@@ -119,6 +119,11 @@ impl Notifier for AlertmanagerState {
         "alertmanager"
     }
 
+    /// A follow-up answers an alert Alertmanager sent: posting it back would loop.
+    fn follows_up(&self) -> bool {
+        false
+    }
+
     /// The body to post for `msg` (a JSON array of alerts).
     fn render(&mut self, msg: &Message, now_ns: i64) -> Value {
         let mut alerts = Vec::with_capacity(msg.pods.len());

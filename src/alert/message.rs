@@ -3,9 +3,10 @@
 
 use serde::Serialize;
 
-use super::category::Category;
+use super::category::{classify, Category};
 use super::config::MessageConfig;
-use super::policy::{Notice, NoticeKind, PodAlert, Scope};
+use super::evidence::Evidence;
+use super::policy::{Notice, NoticeKind, ObservedLine, PodAlert, Scope};
 use super::redact::Redactor;
 use crate::event::rfc3339;
 
@@ -75,6 +76,9 @@ pub struct Message {
     pub pods: Vec<PodView>,
     /// The LLM's likely cause, when one arrived in time.
     pub explanation: Option<String>,
+    /// The Prometheus alert this message follows up with log evidence (its `alertname`);
+    /// `None` for loganomaly's own alerts.
+    pub follow_up: Option<String>,
 }
 
 impl Message {
@@ -93,6 +97,25 @@ impl Message {
                 .map(|a| pod_view(a, cfg, redactor))
                 .collect(),
             explanation: None,
+            follow_up: None,
+        }
+    }
+
+    /// The follow-up of a Prometheus alert: what loganomaly saw `evidence`'s pod log, at
+    /// `now_ns`, judged against `enter_score` (the policy's burst threshold).
+    pub fn follow_up(
+        evidence: &Evidence,
+        now_ns: i64,
+        enter_score: f32,
+        cfg: &MessageConfig,
+        redactor: &Redactor,
+    ) -> Self {
+        Self {
+            kind: NoticeKind::Firing,
+            scope: None,
+            pods: vec![evidence_view(evidence, now_ns, enter_score, cfg, redactor)],
+            explanation: None,
+            follow_up: Some(evidence.subject.alertname.clone()),
         }
     }
 
@@ -101,6 +124,16 @@ impl Message {
         let Some(first) = self.pods.first() else {
             return String::new();
         };
+        if let Some(alert) = &self.follow_up {
+            return format!(
+                "{alert} on {}/{}: loganomaly saw {} anomalous lines ({}), peak burst {:.1}",
+                first.namespace,
+                first.pod,
+                first.anomalous_lines,
+                first.category_label,
+                first.peak_burst
+            );
+        }
         let resolved = self.kind == NoticeKind::Resolved;
         let Some(scope) = &self.scope else {
             let (ns, pod) = (&first.namespace, &first.pod);
@@ -184,6 +217,64 @@ fn pod_view(a: &PodAlert, cfg: &MessageConfig, redactor: &Redactor) -> PodView {
     }
 }
 
+/// The pod of a follow-up: its lines redacted and cut as in any alert, its links over the
+/// last half hour.
+fn evidence_view(
+    e: &Evidence,
+    now_ns: i64,
+    enter_score: f32,
+    cfg: &MessageConfig,
+    redactor: &Redactor,
+) -> PodView {
+    let observed: Vec<ObservedLine> = e
+        .top_lines
+        .iter()
+        .map(|l| ObservedLine {
+            ts_ns: now_ns,
+            score: l.score as f32,
+            line: l.line.clone(),
+            tokens: Vec::new(),
+        })
+        .collect();
+    let category = classify(&observed);
+    let from_ns = now_ns - 30 * 60_000_000_000;
+    let link = |template: &Option<String>| {
+        template
+            .as_deref()
+            .map(|t| fill_link(t, &e.namespace, &e.pod, from_ns, now_ns))
+    };
+    PodView {
+        namespace: e.namespace.clone(),
+        pod: e.pod.clone(),
+        status: "firing",
+        since: e.subject.starts_at.clone(),
+        at: rfc3339(now_ns),
+        ended: None,
+        burst: round(e.burst, 1),
+        peak_burst: round(e.peak_burst, 1),
+        threshold: round(enter_score, 1),
+        line_score: round(e.score, 3),
+        line_threshold: round(e.line_threshold, 3),
+        anomalous_lines: u32::try_from(e.anomalous_lines).unwrap_or(u32::MAX),
+        category,
+        category_label: category.label(),
+        check_first: category.check_first(),
+        dependency: e.dependency.clone(),
+        top_lines: e
+            .top_lines
+            .iter()
+            .take(cfg.top_lines)
+            .map(|l| LineView {
+                ts: l.ts.clone(),
+                score: l.score,
+                line: redactor.redact_cut(&l.line, cfg.max_line_chars),
+            })
+            .collect(),
+        dashboard_url: link(&cfg.dashboard_url),
+        logs_url: link(&cfg.logs_url),
+    }
+}
+
 /// `x` rounded to `digits` decimals, for readable payloads.
 fn round(x: f32, digits: i32) -> f64 {
     let scale = 10f64.powi(digits);
@@ -235,6 +326,10 @@ pub fn icon(kind: NoticeKind) -> &'static str {
 pub fn headline(msg: &Message) -> String {
     let icon = icon(msg.kind);
     match (&msg.scope, msg.pods.first()) {
+        (None, Some(pod)) if msg.follow_up.is_some() => {
+            let alert = msg.follow_up.as_deref().unwrap_or_default();
+            format!("🔎 {alert}: what {}/{} logged", pod.namespace, pod.pod)
+        }
         (None, Some(pod)) => {
             let name = format!("{}/{}", pod.namespace, pod.pod);
             match msg.kind {

@@ -11,6 +11,8 @@
 //! - `notifier`: the `Notifier` trait (name, wire format) and the list of notifiers.
 //! - `slack`, `discord`, `teams`, `alertmanager`, `webhook`: one file per notifier: its setup
 //!   and payloads.
+//! - `evidence`: Alertmanager's webhook payload in, the pods its alerts name, follow-ups
+//!   with their log evidence (each alert episode once).
 //! - `explain`: optional two-sentence likely cause from an OpenAI-compatible LLM endpoint.
 //! - `outbox`: bounded queues with retry, backoff, `Retry-After` and a drain deadline.
 //! - `alerter`: wires the above; `preview`: plays a file on log time (`replay --alerts`), a preview of what `serve` sends.
@@ -23,6 +25,7 @@ mod config;
 mod dependency;
 mod discord;
 mod error;
+mod evidence;
 mod explain;
 mod message;
 mod minutes;
@@ -44,6 +47,9 @@ pub use config::{
 pub use dependency::{workload_of, Workloads};
 pub use discord::render as render_discord;
 pub use error::{AlertError, DeliveryError};
+pub use evidence::{
+    AlertmanagerWebhook, Evidence, FollowUps, PayloadError, Subject, WebhookAlert, WORKLOAD_LABELS,
+};
 pub use message::{cut, LineView, Message, PodView};
 pub use minutes::{observations, MinuteClock, Minutes, WindowLines, MAX_GAP_MINUTES};
 pub use outbox::{http_client, DeliveryStats, StatsSnapshot};

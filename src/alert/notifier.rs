@@ -31,6 +31,12 @@ pub(crate) trait Notifier: fmt::Debug + Send + Sync {
     fn repost(&mut self, _now_ns: i64) -> Option<Value> {
         None
     }
+
+    /// Whether follow-ups of Prometheus alerts go here too; not to Alertmanager, where
+    /// the alert came from.
+    fn follows_up(&self) -> bool {
+        true
+    }
 }
 
 /// A notifier that keeps no state: one payload per message from a render function.

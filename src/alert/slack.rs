@@ -87,7 +87,7 @@ fn pod_blocks(msg: &Message, pod: &PodView, max_lines: usize, blocks: &mut Vec<V
             field(&format!("*Burst score*\n{:.1} (threshold {:.1}, peak {:.1})", pod.burst, pod.threshold, pod.peak_burst)),
             field(&format!("*Since*\n{}", short_time(&pod.since))),
             field(&format!("*Category*\n{}", pod.category_label)),
-            field(&format!("*Anomalous lines*\n{} in the last minute", pod.anomalous_lines)),
+            field(&format!("*Anomalous lines*\n{} {}", pod.anomalous_lines, if msg.follow_up.is_some() { "since the pod was first seen" } else { "in the last minute" })),
         ]
     }));
     blocks.push(section(&format!(

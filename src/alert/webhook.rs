@@ -8,6 +8,7 @@
 //!   "namespace": "payments",       // the group's namespace; null for "cluster"
 //!   "summary": "payments/postgres-0 is logging abnormally (crash / panic): …",
 //!   "explanation": null,           // the LLM's likely cause, when configured and in time
+//!   // "follow_up": "KubePodCrashLooping": only on the log evidence of a Prometheus alert
 //!   "alerts": [{
 //!     "namespace": "payments", "pod": "postgres-0", "status": "firing",
 //!     "since": "2023-11-14T23:12:00Z", "at": "2023-11-14T23:14:00Z", "ended": null,
@@ -53,6 +54,10 @@ pub struct WebhookPayload<'a> {
     pub summary: String,
     /// The LLM's likely cause, when available.
     pub explanation: Option<&'a str>,
+    /// The Prometheus alert (`alertname`) this message follows up with log evidence;
+    /// absent on loganomaly's own alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<&'a str>,
     /// The pods, most anomalous first.
     pub alerts: &'a [PodView],
 }
@@ -105,6 +110,7 @@ pub fn render(msg: &Message) -> Value {
         },
         summary: msg.summary(),
         explanation: msg.explanation.as_deref(),
+        follow_up: msg.follow_up.as_deref(),
         alerts: &msg.pods,
     };
     serde_json::to_value(&payload).unwrap_or(Value::Null)

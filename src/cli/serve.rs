@@ -103,7 +103,14 @@ fn start_alerts(
     }
     let (tx, rx) = tokio::sync::mpsc::channel(ALERT_BATCHES);
     stage.alerts = Some(tx);
-    let task = tokio::spawn(service::alert_task(alerter, rx, Arc::clone(shared)));
+    let (follow_tx, follow_rx) = tokio::sync::mpsc::channel(FOLLOW_UPS);
+    let _ = shared.follow_ups.set(follow_tx);
+    let task = tokio::spawn(service::alert_task(
+        alerter,
+        rx,
+        follow_rx,
+        Arc::clone(shared),
+    ));
     let incidents = cfg
         .incidents
         .as_ref()
@@ -114,6 +121,9 @@ fn start_alerts(
 
 /// Minutes of pod observations queued for the alert task before the stage waits.
 const ALERT_BATCHES: usize = 64;
+
+/// Alertmanager notifications queued for follow-up; past this they are answered without.
+const FOLLOW_UPS: usize = 64;
 
 /// The model `serve` starts with (and its name), `None` when it trains one first.
 fn serve_model(config: &ServiceConfig) -> Result<Option<(Model, String)>> {

@@ -9,7 +9,6 @@ use postgres::{Client, NoTls, Row};
 
 use super::error::StoreError;
 use super::record::{Filter, Incident};
-use super::sqlite::now_ns;
 use super::store::{self, Columns, Param, Store};
 
 /// How long connecting may take before it counts as a failure (and is retried).
@@ -92,7 +91,7 @@ impl Store for Postgres {
     fn apply(&mut self, version: i64, name: &str, sql: &str) -> Result<(), StoreError> {
         let mut tx = self.client.transaction()?;
         tx.batch_execute(sql)?;
-        let at = crate::event::rfc3339(now_ns());
+        let at = crate::event::rfc3339(crate::event::now_ns());
         tx.execute(store::INSERT_MIGRATION, &[&version, &name, &at])?;
         tx.commit()?;
         Ok(())

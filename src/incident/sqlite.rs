@@ -96,14 +96,9 @@ impl Store for Sqlite {
         tx.execute_batch(sql)?;
         tx.execute(
             store::INSERT_MIGRATION,
-            (version, name, crate::event::rfc3339(now_ns())),
+            (version, name, crate::event::rfc3339(crate::event::now_ns())),
         )?;
         tx.commit()?;
         Ok(())
     }
-}
-
-/// Wall time in Unix ns, for `schema_migrations.applied_at`.
-pub(super) fn now_ns() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
 }

@@ -5,7 +5,7 @@ use std::io::{self, BufRead};
 use std::sync::Arc;
 
 use super::{Context, ReadError, ReadStats, Sink};
-use crate::event::{LogLine, Stream};
+use crate::event::{now_ns, LogLine, Stream};
 
 /// Reads plain text; the whole file is one stream named after the file.
 pub(super) fn read<R: BufRead>(
@@ -60,13 +60,6 @@ pub(super) fn read<R: BufRead>(
         sink(log).map_err(ReadError::Sink)?;
     }
     Ok(stats)
-}
-
-/// Unix nanoseconds now (0 if the clock is before 1970).
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// Reads one line into `buf` without its `\n` (or `\r\n`), keeping at most `max` bytes

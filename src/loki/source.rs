@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use tokio::sync::mpsc::Sender;
@@ -19,7 +19,7 @@ use super::query::{Client, RangeReader};
 use super::state::{self, Saver, Watermarks, SAVE_EVERY};
 use super::stats::LokiStats;
 use super::tail::{Tail, TailParams};
-use crate::event::LogLine;
+use crate::event::{now_ns, LogLine};
 use crate::input::floor_char_boundary;
 use crate::retry::Retries;
 
@@ -442,13 +442,6 @@ fn retry_or_fail(
     let wait = backoff.next(e.retry_after());
     shared.stats.failed(what, &e, wait);
     Ok(wait)
-}
-
-/// Now, in Unix nanoseconds.
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// A duration in nanoseconds, saturated.

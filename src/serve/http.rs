@@ -1,5 +1,5 @@
 //! The HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, `/api/v1/pods`,
-//! `/api/v1/sessions` and `/api/v1/incidents`.
+//! `/api/v1/sessions`, `/api/v1/incidents` and (`POST`) `/api/v1/alertmanager`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::stage::Shared;
@@ -24,6 +24,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/pods", get(pods))
         .route("/api/v1/sessions", get(sessions))
         .route("/api/v1/incidents", get(incidents))
+        .route("/api/v1/alertmanager", post(super::evidence::alertmanager))
         .with_state(shared)
 }
 

@@ -6,10 +6,12 @@
 //! - [`stage`]: the pipeline's sink of the service: aggregation, metrics, idle-pod
 //!   eviction, the pods view and the alert feed (its own thread).
 //! - [`learn`]: the model's lifecycle: a reservoir of recent lines and periodic retraining.
-//! - [`http`]: axum routes.
+//! - [`http`]: axum routes; [`evidence`]: `POST /api/v1/alertmanager`, log evidence for
+//!   Prometheus alerts.
 //! - [`listen`]: `replay --listen`: a file as the source, optionally paced in log time, for
 //!   trying dashboards without a Loki.
 
+pub mod evidence;
 pub mod http;
 pub mod learn;
 pub mod listen;

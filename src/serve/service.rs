@@ -173,26 +173,57 @@ async fn mirror_stats(stats: Arc<LokiStats>, shared: Arc<Shared>) {
 }
 
 /// Runs the alert policy on the stage's per-minute observations and delivers its
-/// messages; counts deliveries in the metrics; flushes the outboxes when the stage ends.
+/// messages, and the follow-ups of Prometheus alerts (`follow_ups`, from
+/// `POST /api/v1/alertmanager`); counts deliveries in the metrics; flushes the outboxes
+/// when the stage ends.
 pub async fn alert_task(
     alerter: crate::alert::Alerter,
     mut rx: tokio::sync::mpsc::Receiver<super::stage::AlertBatch>,
+    mut follow_ups: tokio::sync::mpsc::Receiver<Vec<crate::alert::Evidence>>,
     shared: Arc<Shared>,
 ) {
     let mut alerter = alerter;
-    let mut seen: std::collections::HashMap<&'static str, crate::metrics::NotifierCounts> =
-        std::collections::HashMap::new();
-    let incidents = alerter.incident_stats();
-    let mut incidents_seen = crate::incident::RecorderTotals::default();
-    while let Some((now_ns, observations)) = rx.recv().await {
-        if let Some(model) = shared.model() {
-            alerter.set_model_version(&model.meta.trained_at);
+    let mut counts = AlertCounts::default();
+    loop {
+        tokio::select! {
+            biased;
+            batch = rx.recv() => {
+                let Some((now_ns, observations)) = batch else { break };
+                if let Some(model) = shared.model() {
+                    alerter.set_model_version(&model.meta.trained_at);
+                }
+                alerter.observe(now_ns, &observations).await;
+            }
+            Some(evidence) = follow_ups.recv() => {
+                alerter.follow_up(crate::event::now_ns(), evidence).await;
+            }
         }
-        alerter.observe(now_ns, &observations).await;
-        if let Some(stats) = &incidents {
+        counts.update(&alerter, &shared);
+    }
+    for report in alerter.shutdown().await {
+        tracing::info!(
+            notifier = report.name,
+            sent = report.stats.sent,
+            failed = report.stats.failed,
+            "alert outbox flushed"
+        );
+    }
+}
+
+/// What the alert task last exported, so that metrics grow by the difference.
+#[derive(Debug, Default)]
+struct AlertCounts {
+    notifiers: std::collections::HashMap<&'static str, crate::metrics::NotifierCounts>,
+    incidents: crate::incident::RecorderTotals,
+}
+
+impl AlertCounts {
+    /// Exports the notifiers' and the incident writer's counters.
+    fn update(&mut self, alerter: &crate::alert::Alerter, shared: &Shared) {
+        if let Some(stats) = alerter.incident_stats() {
             let now = stats.totals();
-            shared.metrics.update_incidents(incidents_seen, now);
-            incidents_seen = now;
+            shared.metrics.update_incidents(self.incidents, now);
+            self.incidents = now;
         }
         let grouped = alerter.policy_stats();
         for (name, stats) in alerter.stats() {
@@ -204,17 +235,9 @@ pub async fn alert_task(
                 grouped: grouped.grouped,
                 held_back: grouped.held_back,
             };
-            let before = seen.insert(name, now).unwrap_or_default();
+            let before = self.notifiers.insert(name, now).unwrap_or_default();
             shared.metrics.update_notifier(name, before, now);
         }
-    }
-    for report in alerter.shutdown().await {
-        tracing::info!(
-            notifier = report.name,
-            sent = report.stats.sent,
-            failed = report.stats.failed,
-            "alert outbox flushed"
-        );
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Shared {
     pub sessions: RwLock<VecDeque<SessionView>>,
     /// The incident history `GET /api/v1/incidents` reads, when `[alerting.incidents]` is set.
     pub incidents: std::sync::OnceLock<crate::incident::config::Database>,
+    /// Where `POST /api/v1/alertmanager` sends the log evidence of Prometheus alerts to be
+    /// followed up by the notifiers, when `[alerting]` names one.
+    pub follow_ups: std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<crate::alert::Evidence>>>,
 }
 
 /// Anomalous sessions kept for `/api/v1/sessions`.

@@ -15,7 +15,7 @@ use crate::common::free_port;
 const BINARY: &str = "/usr/bin/prometheus-alertmanager";
 
 /// Kills the Alertmanager when the test ends, however it ends.
-struct Running(Child);
+pub(super) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -24,7 +24,7 @@ impl Drop for Running {
     }
 }
 
-fn start_alertmanager(dir: &Path, receiver: &str) -> (Running, String) {
+pub(super) fn start_alertmanager(dir: &Path, receiver: &str) -> (Running, String) {
     assert!(
         Path::new(BINARY).exists(),
         "{BINARY} is missing: install Debian's Alertmanager with \
@@ -49,7 +49,10 @@ fn start_alertmanager(dir: &Path, receiver: &str) -> (Running, String) {
 }
 
 /// Polls `check` every 200 ms for at most `within`.
-async fn eventually<T>(within: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+pub(super) async fn eventually<T>(
+    within: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
     let end = Instant::now() + within;
     while Instant::now() < end {
         if let Some(v) = check().await {

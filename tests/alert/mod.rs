@@ -1,8 +1,10 @@
-//! Alerting: policy, redaction, Slack delivery, explain, Alertmanager, end to end.
+//! Alerting: policy, redaction, Slack delivery, explain, Alertmanager, log evidence for
+//! Prometheus alerts, end to end.
 
 mod alertmanager;
 mod chat;
 mod e2e;
+mod evidence;
 mod explain;
 mod gap;
 mod policy;

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use loganomaly::alert::{render_slack, AlertConfig, Alerter, Notice, NoticeKind, Scope};
+use loganomaly::alert::{
+    render_slack, render_webhook, AlertConfig, Alerter, AlertmanagerWebhook, Evidence, LineView,
+    Message, MessageConfig, Notice, NoticeKind, Redactor, Scope,
+};
 use serde_json::Value;
 
 use super::support::{alert, at, fire, message, Captured, FakeServer, Reply, SECRET_TOKEN};
@@ -51,6 +54,65 @@ fn a_pod_message_has_header_score_category_lines_check_first_and_links() {
         assert!(s.contains(needle), "missing {needle:?} in {s}");
     }
     assert!(!s.contains("abc3"), "secret in the payload");
+}
+
+/// The follow-up of a `KubePodCrashLooping` for shop/cart-0, with one line holding a token.
+fn follow_up() -> Message {
+    let payload = r#"{"version": "4", "alerts": [{"status": "firing",
+        "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "cart-0"},
+        "startsAt": "2026-12-04T20:00:00Z", "fingerprint": "ab"}]}"#;
+    let subject = AlertmanagerWebhook::parse(payload.as_bytes())
+        .unwrap()
+        .subjects()[0]
+        .clone();
+    let evidence = Evidence {
+        subject,
+        namespace: "shop".into(),
+        pod: "cart-0".into(),
+        burst: 14.2,
+        peak_burst: 30.0,
+        score: 0.71,
+        line_threshold: 0.6,
+        anomalous_lines: 12,
+        dependency: Some("payments-db".into()),
+        top_lines: vec![LineView {
+            ts: "2026-12-04T19:59:58Z".into(),
+            score: 0.82,
+            line: "panic: connect to payments-db: password=hunter2 refused".into(),
+        }],
+    };
+    let cfg = MessageConfig {
+        dashboard_url: None,
+        logs_url: None,
+        max_line_chars: 2000,
+        top_lines: 5,
+    };
+    Message::follow_up(&evidence, at(0), 9.0, &cfg, &Redactor::new(&[]).unwrap())
+}
+
+#[test]
+fn a_follow_up_names_the_prometheus_alert_and_shows_the_pods_lines_redacted() {
+    let msg = follow_up();
+    let p = render_slack(&msg);
+    assert_within_limits(&p);
+    let text = p.to_string();
+    assert_eq!(
+        p["blocks"][0]["text"]["text"],
+        "🔎 KubePodCrashLooping: what shop/cart-0 logged"
+    );
+    assert!(p["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("KubePodCrashLooping on shop/cart-0"));
+    assert!(text.contains("12 since the pod was first seen"), "{text}");
+    assert!(text.contains("panic: connect to payments-db"), "{text}");
+    assert!(!text.contains("hunter2"), "redacted: {text}");
+    assert!(text.contains("payments-db"), "the named dependency");
+    let hook = render_webhook(&msg);
+    assert_eq!(hook["follow_up"], "KubePodCrashLooping");
+    assert_eq!(hook["alerts"][0]["since"], "2026-12-04T20:00:00Z");
+    let own = render_webhook(&message(&Notice::Pod(alert("shop", "cart-0", 40))));
+    assert!(own.get("follow_up").is_none(), "only on follow-ups: {own}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 mod api;
 mod postgres;
-mod serve;
+pub(crate) mod serve;
 mod sqlite;
 
 use std::path::Path;

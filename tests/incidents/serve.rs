@@ -13,7 +13,7 @@ use crate::common::{free_port, Guard};
 
 /// The sample's lines as Loki pushes of `batch` lines each, in log-time order (a stream
 /// appears again in a push each time its lines resume).
-fn sample_pushes(batch: usize) -> (Vec<Value>, i64) {
+pub(crate) fn sample_pushes(batch: usize) -> (Vec<Value>, i64) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/dataset/sample-loki-logs.json");
     let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut lines: Vec<(i64, usize, Value)> = Vec::new();
@@ -47,6 +47,26 @@ fn sample_pushes(batch: usize) -> (Vec<Value>, i64) {
     (pushes, last)
 }
 
+/// Pushes every body to `base`'s receiver in order, retrying a 429 (the receiver's queue
+/// full) as a shipper does.
+pub(crate) async fn push_all(client: &reqwest::Client, base: &str, pushes: &[Value]) {
+    for push in pushes {
+        for attempt in 0.. {
+            let resp = client
+                .post(format!("{base}/loki/api/v1/push"))
+                .json(push)
+                .send()
+                .await
+                .unwrap();
+            match resp.status().as_u16() {
+                204 => break,
+                429 if attempt < 600 => tokio::time::sleep(Duration::from_millis(100)).await,
+                status => panic!("push refused: {status}"),
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_writes_the_incidents_of_pushed_lines() {
     let reference = tokio::task::spawn_blocking(reference_rows).await.unwrap();
@@ -77,22 +97,7 @@ async fn serve_writes_the_incidents_of_pushed_lines() {
     }
 
     let (pushes, last_ns) = sample_pushes(2000);
-    for push in &pushes {
-        // a 429 (the receiver's queue full) is retried, as a shipper does
-        for attempt in 0.. {
-            let resp = client
-                .post(format!("{base}/loki/api/v1/push"))
-                .json(push)
-                .send()
-                .await
-                .unwrap();
-            match resp.status().as_u16() {
-                204 => break,
-                429 if attempt < 600 => tokio::time::sleep(Duration::from_millis(100)).await,
-                status => panic!("push refused: {status}"),
-            }
-        }
-    }
+    push_all(&client, &base, &pushes).await;
 
     // the episodes that were over well before the sample's end are resolved, as in replay
     let settled: Vec<&Incident> = reference
