@@ -522,3 +522,73 @@ fn the_dockerfile_copies_every_workspace_member_and_embedded_folder() {
         );
     }
 }
+
+/// The route that sends kube-prometheus's pod alerts to `POST /api/v1/alertmanager`:
+/// a well-formed AlertmanagerConfig whose webhook is the base's Service and port, that the
+/// NetworkPolicy admits, and that only the single-replica base ships.
+#[test]
+fn alertmanager_routes_pod_alerts_to_the_evidence_endpoint() {
+    let base = render(BASE);
+    let config = find(&base, "AlertmanagerConfig", None);
+    assert_eq!(config["apiVersion"], "monitoring.coreos.com/v1alpha1");
+    let route = &config["spec"]["route"];
+    let receivers = config["spec"]["receivers"].as_array().expect("receivers");
+    let receiver = receivers
+        .iter()
+        .find(|r| r["name"] == route["receiver"])
+        .expect("the route names a receiver");
+    assert_eq!(
+        route["continue"], true,
+        "the alerts still reach other receivers"
+    );
+    let matcher = &route["matchers"][0];
+    assert_eq!(
+        (&matcher["name"], &matcher["matchType"]),
+        (&"alertname".into(), &"=~".into())
+    );
+    let names =
+        regex::Regex::new(&format!("^(?:{})$", matcher["value"].as_str().unwrap())).unwrap();
+    for alert in [
+        "KubePodCrashLooping",
+        "KubePodNotReady",
+        "KubeContainerWaiting",
+    ] {
+        assert!(names.is_match(alert), "{alert}");
+    }
+    assert!(!names.is_match("Watchdog"));
+
+    let service = find(&base, "Service", Some("loganomaly"));
+    let (name, ns) = (
+        &service["metadata"]["name"],
+        &service["metadata"]["namespace"],
+    );
+    let port = &service["spec"]["ports"][0];
+    let url = format!(
+        "http://{}.{}.svc:{}/api/v1/alertmanager",
+        name.as_str().unwrap(),
+        ns.as_str().unwrap(),
+        port["port"]
+    );
+    assert_eq!(receiver["webhookConfigs"][0]["url"], url.as_str());
+    assert_eq!(receiver["webhookConfigs"][0]["sendResolved"], false);
+
+    let policy = find(&base, "NetworkPolicy", Some("loganomaly"));
+    let admitted = policy["spec"]["ingress"]
+        .as_array()
+        .expect("ingress")
+        .iter()
+        .filter(|rule| rule["ports"][0]["port"] == port["targetPort"])
+        .any(|rule| {
+            rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+                == "alertmanager"
+        });
+    assert!(admitted, "the NetworkPolicy lets Alertmanager post");
+
+    for overlay in [OVERLAY, NODE_LOCAL] {
+        let objects = render(overlay);
+        assert!(
+            !objects.iter().any(|o| o["kind"] == "AlertmanagerConfig"),
+            "{overlay}: a replica sees only its shard's or node's pods"
+        );
+    }
+}
