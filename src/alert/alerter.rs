@@ -7,12 +7,14 @@
 
 use std::sync::Arc;
 
+use loganomaly_model::Model;
 use serde_json::Value;
 
 use super::config::{AlertConfig, MessageConfig};
 use super::error::AlertError;
 use super::evidence::{Evidence, FollowUps};
 use super::explain::Explainer;
+use super::history::{Episode, History};
 use super::message::Message;
 use super::notifier::{self, Notifier};
 use super::outbox::{http_client, DeliveryStats, Outbox, StatsSnapshot};
@@ -49,8 +51,12 @@ pub struct Alerter {
     held_back_seen: u64,
     /// Writes each episode to the incident history, when `[incidents]` is set.
     recorder: Option<Recorder>,
-    /// The model's version written with each incident (see [`Alerter::set_model_version`]).
+    /// The model's version written with each incident (see [`Alerter::set_model`]).
     model_version: String,
+    /// The model whose vectoriser compares incidents ("seen this before").
+    model: Option<Arc<Model>>,
+    /// The past incidents new ones are compared with.
+    history: History,
     /// The policy's burst threshold, shown in follow-ups.
     enter_score: f32,
     /// Which Prometheus alert episodes were followed up.
@@ -68,6 +74,10 @@ impl Alerter {
             None => None,
         };
         let recorder = cfg.incidents.as_ref().map(Recorder::start).transpose()?;
+        let history = match &cfg.incidents {
+            Some(inc) => History::load(inc.database()?),
+            None => History::default(),
+        };
         let client = http_client(cfg.delivery.request_timeout)?;
         let notifiers = setups
             .into_iter()
@@ -85,6 +95,8 @@ impl Alerter {
             held_back_seen: 0,
             recorder,
             model_version: String::new(),
+            model: None,
+            history,
             enter_score: cfg.policy.enter_score,
             follow_ups: FollowUps::default(),
         })
@@ -118,10 +130,14 @@ impl Alerter {
         self.policy.open_episodes()
     }
 
-    /// Names the model whose scores the next incidents come from (when it was trained).
-    pub fn set_model_version(&mut self, version: &str) {
-        if self.model_version != version {
-            self.model_version = version.to_string();
+    /// The model whose scores the next incidents come from: its version (when it was
+    /// trained) is written with them, its vectoriser finds the past incidents like them.
+    pub fn set_model(&mut self, model: &Arc<Model>) {
+        if self.model_version != model.meta.trained_at {
+            self.model_version = model.meta.trained_at.clone();
+        }
+        if !self.model.as_ref().is_some_and(|m| Arc::ptr_eq(m, model)) {
+            self.model = Some(Arc::clone(model));
         }
     }
 
@@ -136,7 +152,8 @@ impl Alerter {
     pub async fn observe(&mut self, now_ns: i64, observations: &[PodObservation]) -> usize {
         let notices = self.policy.evaluate(now_ns, observations);
         self.count_held_back();
-        let messages = self.prepare(&notices).await;
+        let mut messages = self.prepare(&notices).await;
+        self.attach_seen_before(&notices, &mut messages).await;
         self.record(&notices, &messages);
         for n in &mut self.notifiers {
             for (notice, msg) in notices.iter().zip(&messages) {
@@ -199,6 +216,26 @@ impl Alerter {
         while let Some(done) = tasks.join_next().await {
             if let Ok((i, Some(text))) = done {
                 messages[i].explanation = Some(text);
+            }
+        }
+    }
+
+    /// Names in each pod's view the past incidents like its episode (with a model set).
+    async fn attach_seen_before(&mut self, notices: &[Notice], messages: &mut [Message]) {
+        let Some(model) = self.model.clone() else {
+            return;
+        };
+        for (notice, msg) in notices.iter().zip(messages.iter_mut()) {
+            for (alert, view) in notice.alerts().iter().zip(msg.pods.iter_mut()) {
+                let lines: Vec<String> = view.top_lines.iter().map(|l| l.line.clone()).collect();
+                let episode = Episode {
+                    namespace: &alert.namespace,
+                    pod: &alert.pod,
+                    started_ns: alert.since_ns,
+                    ended_ns: alert.ended_ns,
+                    lines: &lines,
+                };
+                view.seen_before = self.history.seen_before(&model, episode).await;
             }
         }
     }

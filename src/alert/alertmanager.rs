@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::config::{AlertConfig, AlertmanagerConfig};
 use super::dependency::workload_of;
 use super::error::AlertError;
-use super::message::{Message, PodView};
+use super::message::{seen_before_text, Message, PodView};
 use super::notifier::{Notifier, Setup};
 use super::outbox::{Auth, Target};
 use super::policy::NoticeKind;
@@ -85,6 +85,7 @@ impl AlertmanagerState {
             ("logs_url", pod.logs_url.clone()),
             ("explanation", msg.explanation.clone()),
             ("dependency", pod.dependency.clone()),
+            ("seen_before", seen_before_text(pod)),
         ];
         for (key, value) in extra {
             if let (Some(v), Some(map)) = (value, annotations.as_object_mut()) {

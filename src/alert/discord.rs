@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::config::AlertConfig;
 use super::error::AlertError;
-use super::message::{cut, headline, short_time, Message, PodView};
+use super::message::{cut, headline, seen_before_text, short_time, Message, PodView};
 use super::notifier::{chat_webhook, Setup, Stateless};
 use super::policy::NoticeKind;
 
@@ -114,6 +114,9 @@ fn description(msg: &Message, worst: &PodView, max_lines: usize) -> String {
     }
     if let Some(why) = &msg.explanation {
         text.push_str(&format!("\n**Likely cause** (LLM): {why}"));
+    }
+    if let Some(seen) = seen_before_text(worst) {
+        text.push_str(&format!("\n{seen}"));
     }
     let lines: Vec<String> = worst
         .top_lines

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::category::{classify, Category};
 use super::config::MessageConfig;
 use super::evidence::Evidence;
+use super::history::SeenBefore;
 use super::policy::{Notice, NoticeKind, ObservedLine, PodAlert, Scope};
 use super::redact::Redactor;
 use crate::event::rfc3339;
@@ -63,6 +64,8 @@ pub struct PodView {
     pub dashboard_url: Option<String>,
     /// Loki logs of the window, when configured.
     pub logs_url: Option<String>,
+    /// The past incidents most like this episode ("seen this before"), most alike first.
+    pub seen_before: Vec<SeenBefore>,
 }
 
 /// A notice ready to render.
@@ -214,6 +217,7 @@ fn pod_view(a: &PodAlert, cfg: &MessageConfig, redactor: &Redactor) -> PodView {
             .collect(),
         dashboard_url: link(&cfg.dashboard_url),
         logs_url: link(&cfg.logs_url),
+        seen_before: Vec::new(),
     }
 }
 
@@ -272,6 +276,7 @@ fn evidence_view(
             .collect(),
         dashboard_url: link(&cfg.dashboard_url),
         logs_url: link(&cfg.logs_url),
+        seen_before: Vec::new(),
     }
 }
 
@@ -340,6 +345,29 @@ pub fn headline(msg: &Message) -> String {
         }
         _ => format!("{icon} {}", msg.summary()),
     }
+}
+
+/// "Seen before: shop/cart-0 on 2026-12-03 20:11 UTC for 14 min (0.97 alike); …", for
+/// chat notifiers and Alertmanager; `None` when no past incident is like this one.
+pub fn seen_before_text(pod: &PodView) -> Option<String> {
+    if pod.seen_before.is_empty() {
+        return None;
+    }
+    let items: Vec<String> = pod
+        .seen_before
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{} on {} for {} min ({:.2} alike)",
+                s.namespace,
+                s.pod,
+                short_time(&s.started),
+                s.lasted_minutes,
+                s.similarity
+            )
+        })
+        .collect();
+    Some(format!("Seen before: {}", items.join("; ")))
 }
 
 /// Cuts to at most `max` characters, marking a cut with `…`.

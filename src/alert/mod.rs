@@ -13,6 +13,8 @@
 //!   and payloads.
 //! - `evidence`: Alertmanager's webhook payload in, the pods its alerts name, follow-ups
 //!   with their log evidence (each alert episode once).
+//! - `history`: "seen this before": past incidents like a new one, by the model's TF-IDF
+//!   profile of their top lines.
 //! - `explain`: optional two-sentence likely cause from an OpenAI-compatible LLM endpoint.
 //! - `outbox`: bounded queues with retry, backoff, `Retry-After` and a drain deadline.
 //! - `alerter`: wires the above; `preview`: plays a file on log time (`replay --alerts`), a preview of what `serve` sends.
@@ -27,6 +29,7 @@ mod discord;
 mod error;
 mod evidence;
 mod explain;
+mod history;
 mod message;
 mod minutes;
 mod notifier;
@@ -50,6 +53,7 @@ pub use error::{AlertError, DeliveryError};
 pub use evidence::{
     AlertmanagerWebhook, Evidence, FollowUps, PayloadError, Subject, WebhookAlert, WORKLOAD_LABELS,
 };
+pub use history::{SeenBefore, MIN_SIMILARITY, NAMED, REMEMBERED};
 pub use message::{cut, LineView, Message, PodView};
 pub use minutes::{observations, MinuteClock, Minutes, WindowLines, MAX_GAP_MINUTES};
 pub use outbox::{http_client, DeliveryStats, StatsSnapshot};

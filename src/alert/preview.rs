@@ -62,12 +62,12 @@ pub fn scored_in_time_order(
 /// pod per minute of log time, then flushes the outboxes and the incident writer.
 pub async fn play(
     lines: &[ScoredLine],
-    model: &Model,
+    model: &Arc<Model>,
     threshold: f32,
     mut alerter: Alerter,
     run_on: std::time::Duration,
 ) -> AlertReplay {
-    alerter.set_model_version(&model.meta.trained_at);
+    alerter.set_model(model);
     let mut clock = MinuteClock::new(model, threshold, AggregateParams::for_model(model));
     let mut ended: Vec<(i64, Vec<PodObservation>)> = Vec::new();
     let mut messages = 0usize;

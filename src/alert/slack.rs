@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::config::AlertConfig;
 use super::error::AlertError;
-use super::message::{cut, headline, short_time, Message, PodView};
+use super::message::{cut, headline, seen_before_text, short_time, Message, PodView};
 use super::notifier::{chat_webhook, Setup, Stateless};
 use super::policy::{NoticeKind, Scope};
 
@@ -96,6 +96,9 @@ fn pod_blocks(msg: &Message, pod: &PodView, max_lines: usize, blocks: &mut Vec<V
         blamed(pod)
     )));
     push_explanation(msg, blocks);
+    if let Some(seen) = seen_before_text(pod) {
+        blocks.push(section(&escape(&seen)));
+    }
     push_lines(pod, max_lines, blocks);
     push_links(pod, blocks);
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::config::AlertConfig;
 use super::error::AlertError;
-use super::message::{cut, headline, short_time, Message, PodView};
+use super::message::{cut, headline, seen_before_text, short_time, Message, PodView};
 use super::notifier::{chat_webhook, Setup, Stateless};
 use super::policy::NoticeKind;
 
@@ -154,6 +154,9 @@ fn details(msg: &Message, worst: &PodView, max_lines: usize, max_pods: usize) ->
     }
     if let Some(why) = &msg.explanation {
         out.push(text(&format!("**Likely cause** (LLM): {why}")));
+    }
+    if let Some(seen) = seen_before_text(worst) {
+        out.push(text(&seen));
     }
     let lines: Vec<&str> = worst
         .top_lines

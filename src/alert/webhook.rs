@@ -18,7 +18,10 @@
 //!     "check_first": "Read the previous container's logs …",
 //!     "dependency": null,          // another workload its lines name, e.g. "payments-db"
 //!     "top_lines": [{ "ts": "2023-11-14T23:12:03.123Z", "score": 0.78, "line": "…redacted…" }],
-//!     "dashboard_url": "https://grafana…", "logs_url": "https://grafana…/explore…"
+//!     "dashboard_url": "https://grafana…", "logs_url": "https://grafana…/explore…",
+//!     "seen_before": [{ "id": "payments/postgres-0/1699913520000000000",
+//!       "namespace": "payments", "pod": "postgres-0", "started": "2023-11-13T23:12:00Z",
+//!       "lasted_minutes": 14, "similarity": 0.97 }]   // past incidents most like this one
 //!   }]
 //! }
 //! ```

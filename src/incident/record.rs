@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::{Message, Notice, NoticeKind, Scope};
+use crate::alert::{Message, Notice, NoticeKind, Scope, SeenBefore};
 use crate::event::rfc3339;
 
 /// Whether an incident is still going on.
@@ -78,6 +78,9 @@ pub struct Incident {
     pub model_version: String,
     /// When the row was last written (Unix ns, log time in a replay).
     pub updated_ns: i64,
+    /// The past incidents most like this one when it opened ("seen this before").
+    #[serde(default)]
+    pub seen_before: Vec<SeenBefore>,
 }
 
 impl Incident {
@@ -135,6 +138,7 @@ pub fn from_message(notice: &Notice, message: &Message, model_version: &str) -> 
                 .collect(),
             model_version: model_version.to_string(),
             updated_ns: alert.at_ns,
+            seen_before: view.seen_before.clone(),
         })
         .collect()
 }

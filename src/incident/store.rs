@@ -8,13 +8,21 @@
 use super::config::Database;
 use super::error::StoreError;
 use super::record::{Filter, Incident, IncidentLine, Status, DEFAULT_LIMIT};
+use crate::alert::SeenBefore;
 
 /// The schema's versions: (number, name, SQL), in order.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "incidents",
-    include_str!("../../migrations/0001_incidents.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "incidents",
+        include_str!("../../migrations/0001_incidents.sql"),
+    ),
+    (
+        2,
+        "seen_before",
+        include_str!("../../migrations/0002_seen_before.sql"),
+    ),
+];
 
 /// Where incidents are kept. SQLite and PostgreSQL implement it; everything else in this
 /// module is shared.
@@ -76,19 +84,19 @@ pub(super) const INSERT_MIGRATION: &str =
 
 /// The columns of a row, in the order [`Columns`] reads them.
 const COLUMNS: &str = "id, namespace, pod, grouped_in, status, started_ns, ended_ns, \
-    peak_burst, threshold, category, dependency, top_lines, model_version, updated_ns";
+    peak_burst, threshold, category, dependency, top_lines, model_version, updated_ns, seen_before";
 
 /// Inserts a row or replaces the one with its id.
 pub(super) const UPSERT: &str = "INSERT INTO incidents (id, namespace, pod, grouped_in, \
     status, started_ns, ended_ns, peak_burst, threshold, category, dependency, top_lines, \
-    model_version, updated_ns) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+    model_version, updated_ns, seen_before) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
     ON CONFLICT (id) DO UPDATE SET grouped_in = excluded.grouped_in, \
     status = excluded.status, ended_ns = excluded.ended_ns, \
     peak_burst = excluded.peak_burst, threshold = excluded.threshold, \
     category = excluded.category, dependency = excluded.dependency, \
     top_lines = excluded.top_lines, model_version = excluded.model_version, \
-    updated_ns = excluded.updated_ns";
+    updated_ns = excluded.updated_ns, seen_before = excluded.seen_before";
 
 /// A statement's parameter, bound by each database's own types.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +132,7 @@ pub(super) fn upsert_params(i: &Incident) -> Vec<Param> {
         Text(lines),
         Text(i.model_version.clone()),
         Int(i.updated_ns),
+        Text(serde_json::to_string(&i.seen_before).unwrap_or_else(|_| "[]".to_string())),
     ]
 }
 
@@ -187,6 +196,8 @@ pub(super) fn decode(row: &dyn Columns) -> Result<Incident, StoreError> {
     let status = Status::parse(&status).ok_or_else(|| bad(format!("status {status:?}")))?;
     let top_lines: Vec<IncidentLine> =
         serde_json::from_str(&row.text(11)?).map_err(|e| bad(format!("top_lines: {e}")))?;
+    let seen_before: Vec<SeenBefore> =
+        serde_json::from_str(&row.text(14)?).map_err(|e| bad(format!("seen_before: {e}")))?;
     Ok(Incident {
         namespace: row.text(1)?,
         pod: row.text(2)?,
@@ -201,6 +212,7 @@ pub(super) fn decode(row: &dyn Columns) -> Result<Incident, StoreError> {
         top_lines,
         model_version: row.text(12)?,
         updated_ns: row.int(13)?,
+        seen_before,
         id,
     })
 }

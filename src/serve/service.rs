@@ -190,7 +190,7 @@ pub async fn alert_task(
             batch = rx.recv() => {
                 let Some((now_ns, observations)) = batch else { break };
                 if let Some(model) = shared.model() {
-                    alerter.set_model_version(&model.meta.trained_at);
+                    alerter.set_model(&model);
                 }
                 alerter.observe(now_ns, &observations).await;
             }

@@ -10,4 +10,4 @@ mod gap;
 mod policy;
 mod redact;
 mod slack;
-mod support;
+pub(crate) mod support;

@@ -3,6 +3,7 @@
 
 mod api;
 mod postgres;
+mod seen;
 pub(crate) mod serve;
 mod sqlite;
 
@@ -85,6 +86,7 @@ fn row(ns: &str, pod: &str, minute: i64, status: Status) -> Incident {
         }],
         model_version: "2026-01-01T00:00:00Z".into(),
         updated_ns: started_ns,
+        seen_before: Vec::new(),
     }
 }
 
@@ -100,7 +102,16 @@ fn store_contract(cfg: &IncidentConfig) {
     resolved.ended_ns = Some(opened.started_ns + 7 * MINUTE_NS);
     resolved.peak_burst = 30.0;
     store.upsert(&resolved).unwrap();
-    let later = row("shop", "api-2", 30, Status::Open);
+    let mut later = row("shop", "api-2", 30, Status::Open);
+    // seen before: the first one, round-tripped through the `seen_before` column
+    later.seen_before = vec![loganomaly::alert::SeenBefore {
+        id: opened.id.clone(),
+        namespace: "shop".into(),
+        pod: "api-1".into(),
+        started: opened.started(),
+        lasted_minutes: 7,
+        similarity: 0.93,
+    }];
     let other = row("pay", "ledger-0", 60, Status::Resolved);
     store.upsert(&later).unwrap();
     store.upsert(&other).unwrap();

@@ -151,7 +151,12 @@ fn the_store_contract_holds_on_postgres() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1], "each migration recorded once");
+    let known: Vec<i64> = loganomaly::incident::MIGRATIONS
+        .iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(versions, known, "each migration recorded once");
+    assert_eq!(known, [1, 2]);
 }
 
 #[test]

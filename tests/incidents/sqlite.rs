@@ -78,3 +78,40 @@ fn a_replay_killed_mid_run_then_run_again_leaves_every_incident_once() {
         );
     }
 }
+
+/// A history written before "seen this before" existed (schema version 1) is migrated in
+/// place: its rows stay, read with no past incidents named.
+#[test]
+fn a_version_1_history_is_migrated_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("incidents.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (version, name, sql) = loganomaly::incident::MIGRATIONS[0];
+    conn.execute_batch(sql).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+         applied_at TEXT NOT NULL)",
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO schema_migrations VALUES (?1, ?2, '2026-01-01T00:00:00Z')",
+        rusqlite::params![version, name],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO incidents VALUES ('shop/api-0/1', 'shop', 'api-0', NULL, 'resolved', 1, \
+         60000000001, 20.5, 9.0, 'timeout', NULL, '[]', '2026-01-01T00:00:00Z', 1)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let cfg = IncidentConfig::at(&format!("sqlite://{}", db.display()));
+    drop(loganomaly::incident::open(&cfg.database().unwrap()).unwrap());
+    let rows = all_rows(&cfg);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].id.as_str(), rows[0].ended_ns),
+        ("shop/api-0/1", Some(60_000_000_001))
+    );
+    assert!(rows[0].seen_before.is_empty());
+}

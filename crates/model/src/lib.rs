@@ -20,6 +20,8 @@
 //! - [`session_key`], [`session`]: session keys and the session model.
 //! - [`cache`]: the score cache for repeated lines.
 //! - `persist`: the model file (versioned, checksummed).
+//! - `similar`: [`Profile`]s of sets of lines (TF-IDF of tokens and templates) and their
+//!   cosine, for incidents seen before.
 //! - this file: [`Model`], [`Trainer`] and [`TrainParams`], which wire the above.
 
 #![warn(missing_docs)]
@@ -35,6 +37,7 @@ mod persist;
 mod reservoir;
 pub mod session;
 pub mod session_key;
+mod similar;
 mod templates;
 pub mod tfidf;
 
@@ -44,6 +47,7 @@ pub use persist::FORMAT_VERSION;
 pub use reservoir::Reservoir;
 pub use session::{SessionLine, SessionModel, SessionParams, SessionTrainer};
 pub use session_key::{ScoredSession, SessionKey, Sessions};
+pub use similar::Profile;
 
 use std::collections::VecDeque;
 
