@@ -68,6 +68,19 @@ fn start_prometheus(dir: &Path, namespace: &str, pod: &str, alertmanager: &str) 
     Guard(child)
 }
 
+/// Waits until the service has scored `total` lines (a push is answered once queued).
+async fn all_scored(client: &reqwest::Client, base: &str, total: usize) {
+    let want = format!("loganomaly_lines_scored_total {total}\n");
+    let scored = eventually(Duration::from_secs(120), async || {
+        let r = client.get(format!("{base}/metrics")).send().await.ok()?;
+        r.text().await.ok()?.contains(&want).then_some(())
+    })
+    .await;
+    assert!(scored.is_some(), "not every pushed line was scored");
+    // the pods view is refreshed about once a second
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+}
+
 /// The pod `/api/v1/pods` lists first (the most anomalous), with its top line.
 async fn most_anomalous(client: &reqwest::Client, base: &str) -> (String, String, String) {
     let pod = eventually(Duration::from_secs(60), async || {
@@ -116,6 +129,12 @@ async fn a_prometheus_alert_for_a_pod_gets_its_log_evidence_in_slack() {
     }
     let (pushes, _) = sample_pushes(2000);
     push_all(&client, &base, &pushes).await;
+    let total: usize = pushes
+        .iter()
+        .flat_map(|p| p["streams"].as_array().unwrap())
+        .map(|s| s["values"].as_array().unwrap().len())
+        .sum();
+    all_scored(&client, &base, total).await;
     let (namespace, pod, top_line) = most_anomalous(&client, &base).await;
 
     let (_am, am) = start_alertmanager(dir.path(), &format!("{base}/api/v1/alertmanager"));
