@@ -38,7 +38,7 @@ enum Command {
     Score(score::ScoreArgs),
     /// Learn a model from a log file.
     Train(train::TrainArgs),
-    /// Write a Markdown summary of a log file: per workload its volume, new and grown line
+    /// Write a Markdown summary of a log file or of the last hour(s) of Loki: per workload its volume, new and grown line
     /// templates and anomalous pods, and the incidents the alert policy would raise.
     Summarize(summarize::SummarizeArgs),
     /// List the incident history `serve` and `replay --alerts` wrote (SQLite or

@@ -43,7 +43,8 @@ impl RunOptions {
         }
     }
 
-    fn source(&self, path: &Path) -> Source {
+    /// The pipeline's source for the file `path`, read with these settings.
+    pub fn file(&self, path: &Path) -> Source {
         Source::File {
             path: path.to_path_buf(),
             read: self.read.clone(),
@@ -61,15 +62,20 @@ pub fn run(
     path: &Path,
     model: Arc<Model>,
     opts: &RunOptions,
+    on_scored: impl FnMut(ScoredLine) -> Result<(), SinkError>,
+) -> Result<Summary, SinkError> {
+    run_source(opts.file(path), model, opts, on_scored)
+}
+
+/// [`run`] on any source (a file, or a channel fed by Loki).
+pub fn run_source(
+    source: Source,
+    model: Arc<Model>,
+    opts: &RunOptions,
     mut on_scored: impl FnMut(ScoredLine) -> Result<(), SinkError>,
 ) -> Result<Summary, SinkError> {
     let mut sink = |b: &mut Batch| b.lines.drain(..).try_for_each(&mut on_scored);
-    pipeline::run(
-        opts.source(path),
-        &mut opts.scorer(model),
-        &mut sink,
-        &opts.pipeline(),
-    )
+    pipeline::run(source, &mut opts.scorer(model), &mut sink, &opts.pipeline())
 }
 
 /// What `loganomaly replay` shows besides the run itself.
@@ -138,7 +144,7 @@ pub fn report(
         Ok(())
     };
     let summary = pipeline::run(
-        run_opts.source(path),
+        run_opts.file(path),
         &mut run_opts.scorer(Arc::clone(model)),
         &mut sink,
         &run_opts.pipeline(),

@@ -3,13 +3,13 @@
 //! far beyond their training share, its anomalous pods; and the incidents the alert policy
 //! would have raised, each with an example line (redacted).
 //!
-//! The file goes through the pipeline like every command (`alert::scored_in_time_order`),
+//! The lines (a file, or a period read from Loki) go through the pipeline like every
+//! command (`alert::scored_in_time_order`),
 //! then the lines are played in log-time order through the aggregator and the alert
 //! policy that `serve` and `replay --alerts` use.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
-use std::path::Path;
 use std::sync::Arc;
 
 use loganomaly_model::normalise::Tokens;
@@ -20,6 +20,7 @@ use crate::alert::{
     self, workload_of, AlertError, MinuteClock, Notice, NoticeKind, Policy, PolicyConfig, Redactor,
 };
 use crate::event::{rfc3339, ScoredLine};
+use crate::pipeline::Source;
 use crate::replay::RunOptions;
 
 /// A template counts as grown when its share of the period is this many times its share of
@@ -100,13 +101,15 @@ pub struct Incident {
     pub example: String,
 }
 
-/// Summarises `path` with `model`.
+/// Summarises the lines of `source` (a file: [`RunOptions::file`]; or Loki's, through a
+/// channel) with `model`; `input` names them in the report.
 pub fn summarize(
-    path: &Path,
+    input: &str,
+    source: Source,
     model: &Arc<Model>,
     opts: &RunOptions,
 ) -> Result<Summary, AlertError> {
-    let lines = alert::scored_in_time_order(path, Arc::clone(model), opts)?;
+    let lines = alert::scored_in_time_order(source, Arc::clone(model), opts)?;
     let redactor = Redactor::new(&[])?;
     let threshold = opts.threshold.unwrap_or(model.threshold);
     let mut counts = Counts::new(model, &redactor);
@@ -116,7 +119,7 @@ pub fn summarize(
         incidents.add(s);
     }
     Ok(Summary {
-        input: path.display().to_string(),
+        input: input.to_string(),
         lines: lines.len() as u64,
         span: lines
             .first()

@@ -7,14 +7,14 @@
 //! ends, log time runs on with no new lines, up to `resolve_for` plus two minutes, so that
 //! anomalies still open get their resolved message.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use loganomaly_model::Model;
 
 use crate::aggregate::AggregateParams;
 use crate::event::ScoredLine;
-use crate::replay::{run, RunOptions};
+use crate::pipeline::Source;
+use crate::replay::{run_source, RunOptions};
 
 use super::alerter::{Alerter, NotifierReport};
 use super::error::AlertError;
@@ -39,14 +39,15 @@ pub struct AlertReplay {
     pub incidents: Option<RecorderTotals>,
 }
 
-/// Scores `path` and returns its lines in log-time order.
+/// Scores every line of `source` (a file: [`RunOptions::file`]) and returns them in
+/// log-time order.
 pub fn scored_in_time_order(
-    path: &Path,
+    source: Source,
     model: Arc<Model>,
     opts: &RunOptions,
 ) -> Result<Vec<ScoredLine>, AlertError> {
     let mut lines = Vec::new();
-    let summary = run(path, model, opts, |s| {
+    let summary = run_source(source, model, opts, |s| {
         lines.push(s);
         Ok(())
     })

@@ -1,4 +1,5 @@
-//! Flag groups shared by several commands (threads, configuration file, input, model) and
+//! Flag groups shared by several commands (threads, configuration file, Loki access, input,
+//! model) and
 //! the rule for which file a command reads when none is named.
 
 use std::io;
@@ -27,6 +28,41 @@ pub struct ConfigArgs {
     /// The TOML configuration file (LOGANOMALY_<SECTION>_<KEY> variables override it).
     #[arg(long, short, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// How to reach a Loki besides its URL: tenant, credentials and CA, on the commands that
+/// read Loki (`tail`, `summarize --loki-url`). Secrets come from files or the environment
+/// (`LOGANOMALY_LOKI_PASSWORD`, `LOGANOMALY_LOKI_TOKEN`), never from a flag.
+#[derive(Args)]
+pub struct LokiAccess {
+    /// Tenant (`X-Scope-OrgID`).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Basic-auth user; the password comes from --password-file or LOGANOMALY_LOKI_PASSWORD.
+    #[arg(long)]
+    username: Option<String>,
+    /// File holding the basic-auth password.
+    #[arg(long, value_name = "PATH")]
+    password_file: Option<PathBuf>,
+    /// File holding a bearer token (else LOGANOMALY_LOKI_TOKEN, if set).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// PEM file of extra CA certificates for https.
+    #[arg(long, value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+}
+
+impl LokiAccess {
+    /// The Loki source's settings for `url` with these flags.
+    pub fn config(&self, url: &str) -> loganomaly::loki::LokiConfig {
+        let mut c = loganomaly::loki::LokiConfig::new(url);
+        c.tenant = self.tenant.clone();
+        c.username = self.username.clone();
+        c.password_file = self.password_file.clone();
+        c.token_file = self.token_file.clone();
+        c.ca_file = self.ca_file.clone();
+        c
+    }
 }
 
 /// `--format`: the input file formats.

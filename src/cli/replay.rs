@@ -239,7 +239,7 @@ fn replay_alerts(
     run_opts: &RunOptions,
     cfg: &AlertConfig,
 ) -> Result<ExitCode> {
-    let lines = alert::scored_in_time_order(file, Arc::clone(model), run_opts)?;
+    let lines = alert::scored_in_time_order(run_opts.file(file), Arc::clone(model), run_opts)?;
     let threshold = run_opts.threshold.unwrap_or(model.threshold);
     let run_on = cfg.policy.resolve_for + Duration::from_secs(120);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

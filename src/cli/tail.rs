@@ -16,7 +16,7 @@ use loganomaly::loki;
 use loganomaly::pipeline::{self, Scorer, Source};
 use loganomaly_model::Model;
 
-use super::args::{ModelArgs, ThreadsArg};
+use super::args::{LokiAccess, ModelArgs, ThreadsArg};
 use super::score::ScoreRecord;
 
 /// `tail --mode`: how lines are read from Loki.
@@ -58,21 +58,8 @@ pub struct TailArgs {
     /// Keep only shard I of N of the streams (by label-set hash), e.g. `0/3`.
     #[arg(long, value_name = "I/N")]
     shard: Option<loki::Shard>,
-    /// Tenant (`X-Scope-OrgID`).
-    #[arg(long)]
-    tenant: Option<String>,
-    /// Basic-auth user; the password comes from --password-file or LOGANOMALY_LOKI_PASSWORD.
-    #[arg(long)]
-    username: Option<String>,
-    /// File holding the basic-auth password.
-    #[arg(long, value_name = "PATH")]
-    password_file: Option<PathBuf>,
-    /// File holding a bearer token (else LOGANOMALY_LOKI_TOKEN, if set).
-    #[arg(long, value_name = "PATH")]
-    token_file: Option<PathBuf>,
-    /// PEM file of extra CA certificates for https.
-    #[arg(long, value_name = "PATH")]
-    ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    access: LokiAccess,
     /// How far the complete window trails now [default: 2s].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     settle: Option<Duration>,
@@ -98,18 +85,13 @@ pub struct TailArgs {
 impl TailArgs {
     /// The Loki source's settings from the flags (defaults where a flag is absent).
     fn config(&self) -> loki::LokiConfig {
-        let mut c = loki::LokiConfig::new(&self.loki_url);
+        let mut c = self.access.config(&self.loki_url);
         if !self.selectors.is_empty() {
             c.selectors = self.selectors.clone();
         }
         c.mode = self.mode.into();
         c.backfill = self.backfill;
         c.shard = self.shard.unwrap_or_default();
-        c.tenant = self.tenant.clone();
-        c.username = self.username.clone();
-        c.password_file = self.password_file.clone();
-        c.token_file = self.token_file.clone();
-        c.ca_file = self.ca_file.clone();
         c.state_file = self.state_file.clone();
         if let Some(s) = self.settle {
             c.settle = s;

@@ -118,6 +118,10 @@ pub struct LokiConfig {
     /// Which labels name the namespace, pod and container.
     #[serde(default)]
     pub labels: LabelsConfig,
+    /// Read up to this time (Unix ns) and end instead of following the logs: a report over a
+    /// past period (`summarize --since`). `poll` mode only; set by commands, not a config key.
+    #[serde(skip)]
+    pub until_ns: Option<i64>,
 }
 
 /// Candidate label names for the workload, first match wins.
@@ -240,6 +244,7 @@ impl LokiConfig {
             max_response_bytes: default_max_response_bytes(),
             dedup_capacity: default_dedup_capacity(),
             labels: LabelsConfig::default(),
+            until_ns: None,
         }
     }
 
@@ -284,6 +289,9 @@ impl LokiConfig {
         }
         if self.token_file.is_some() && self.username.is_some() {
             return bad("token_file", "give either a token or a username".into());
+        }
+        if self.until_ns.is_some() && self.mode != Mode::Poll {
+            return bad("mode", "reading up to a time needs `poll` mode".into());
         }
         if self.max_line_bytes < 64 {
             return bad("max_line_bytes", "must be at least 64".into());
@@ -374,6 +382,7 @@ impl std::fmt::Debug for LokiConfig {
             .field("state_file", &self.state_file)
             .field("max_catch_up", &self.max_catch_up)
             .field("shard", &self.shard)
+            .field("until_ns", &self.until_ns)
             .finish_non_exhaustive()
     }
 }

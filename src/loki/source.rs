@@ -97,12 +97,10 @@ pub async fn run(
     let lanes = lanes(&shared, state::starts(&shared.cfg, now_ns()));
     let mut saver = shared.cfg.state_file.clone().map(Saver::new);
     let mut tasks = spawn_lanes(&shared, &lanes);
+    let bounded = shared.cfg.until_ns.is_some();
     let result = tokio::select! {
         () = shutdown => Ok(()),
-        Some(done) = tasks.join_next() => match done {
-            Ok(result) => result,
-            Err(e) => Err(LokiError::Internal(e.to_string())),
-        },
+        result = lanes_done(&mut tasks, bounded) => result,
         () = keep_saving(&lanes, saver.as_mut(), &shared.stats) => Ok(()),
     };
     // stopped tasks deliver nothing more, so the last save is exact
@@ -111,6 +109,22 @@ pub async fn run(
         saver.finish(&resume_points(&lanes));
     }
     result
+}
+
+/// Waits for the first lane to end (the consumer left, or an error); with `all`
+/// (`until_ns` set) for every lane to have read its period, or the first error.
+async fn lanes_done(
+    tasks: &mut JoinSet<Result<(), LokiError>>,
+    all: bool,
+) -> Result<(), LokiError> {
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(())) if all => continue,
+            Ok(result) => return result,
+            Err(e) => return Err(LokiError::Internal(e.to_string())),
+        }
+    }
+    Ok(())
 }
 
 /// One lane per selector, each starting at its entry of `starts`.
@@ -224,6 +238,7 @@ async fn read_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError
     loop {
         match read_window(&shared, &lane, &mut backoff, &mut ever_ok).await {
             Ok(Flow::Stop) => return Ok(()),
+            Ok(Flow::Continue) if read_to_the_end(&shared, &lane) => return Ok(()),
             Ok(Flow::Continue) => {
                 ever_ok = true;
                 backoff.reset();
@@ -240,6 +255,14 @@ async fn read_loop(shared: Arc<Shared>, lane: Arc<Lane>) -> Result<(), LokiError
     }
 }
 
+/// Whether the lane has read everything up to `until_ns`, when it is set.
+fn read_to_the_end(shared: &Shared, lane: &Lane) -> bool {
+    shared
+        .cfg
+        .until_ns
+        .is_some_and(|until| lane.lock().ledger.watermark() >= until)
+}
+
 /// Reads the settled window once; progress is kept page by page. Each page read is a
 /// success: the backoff starts over and (in `poll` mode) the source counts as up, so a
 /// long catch-up with an intermittent error neither waits longer and longer nor shows the
@@ -250,7 +273,11 @@ async fn read_window(
     backoff: &mut Retries,
     ever_ok: &mut bool,
 ) -> Result<Flow, LokiError> {
-    let end = now_ns().saturating_sub(nanos(shared.cfg.settle));
+    let settled = now_ns().saturating_sub(nanos(shared.cfg.settle));
+    let end = shared
+        .cfg
+        .until_ns
+        .map_or(settled, |until| until.min(settled));
     let start = lane.lock().ledger.watermark();
     let limit = shared.cfg.page_limit;
     let mut reader = RangeReader::new(&shared.client, &lane.selector, limit, start, end);

@@ -867,3 +867,124 @@ async fn real_loki_serve_killed_and_restarted_with_a_state_file_loses_nothing() 
     }
     eprintln!("real Loki, serve restarts: {:.1?}", took.elapsed());
 }
+
+/// The bundled sample moved to end a minute ago, as Loki push entries.
+fn recent_sample() -> Vec<Key> {
+    let text = std::fs::read_to_string(root().join("dataset/sample-loki-logs.json")).unwrap();
+    let sample: Value = serde_json::from_str(&text).unwrap();
+    let mut entries = Vec::new();
+    for s in sample["data"]["result"].as_array().unwrap() {
+        let labels: Labels = serde_json::from_value(s["stream"].clone()).unwrap();
+        for v in s["values"].as_array().unwrap() {
+            let ts: i64 = v[0].as_str().unwrap().parse().unwrap();
+            entries.push((labels.clone(), ts, v[1].as_str().unwrap().to_string()));
+        }
+    }
+    let last = entries.iter().map(|e| e.1).max().unwrap();
+    let shift = now_ns() - MIN_NS - last;
+    for e in &mut entries {
+        e.1 += shift;
+    }
+    entries
+}
+
+/// The same entries as a Loki `query_range` response file.
+fn as_file(entries: &[Key], path: &Path) {
+    let mut by_stream: BTreeMap<&Labels, Vec<[String; 2]>> = BTreeMap::new();
+    for (l, ts, line) in entries {
+        by_stream
+            .entry(l)
+            .or_default()
+            .push([ts.to_string(), line.clone()]);
+    }
+    let result: Vec<Value> = by_stream
+        .into_iter()
+        .map(|(l, values)| json!({"stream": l, "values": values}))
+        .collect();
+    let doc = json!({"status": "success", "data": {"resultType": "streams", "result": result}});
+    std::fs::write(path, doc.to_string()).unwrap();
+}
+
+/// `loganomaly summarize ARGS`: its report without the title (which names the input).
+fn summarize(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_loganomaly"))
+        .arg("summarize")
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "summarize {args:?}: {stderr}");
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(report.starts_with("# Log summary of "), "{report}");
+    report.lines().skip(1).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summarize_of_the_last_hours_of_a_real_loki_is_the_report_of_the_same_lines() {
+    let Some(loki) = RealLoki::start() else {
+        return;
+    };
+    let client = loganomaly::http::client(Duration::from_secs(30)).unwrap();
+    let entries = recent_sample();
+    for chunk in entries.chunks(5000) {
+        assert_eq!(push(&client, &loki.url, chunk).await, 204);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("same-lines.json");
+    as_file(&entries, &file);
+
+    let url = loki.url.clone();
+    let file = file.display().to_string();
+    let (from_loki, from_file) = tokio::task::spawn_blocking(move || {
+        let all = r#"{namespace=~".+"}"#;
+        let args = ["--loki-url", &url, "--selector", all, "--since", "3h"];
+        (summarize(&args), summarize(&[&file]))
+    })
+    .await
+    .unwrap();
+    assert!(
+        from_loki.contains(&format!("{} lines from", entries.len())),
+        "every line read once: {from_loki}"
+    );
+    assert_eq!(from_loki, from_file);
+
+    // a period before any line: an empty report, not an error
+    let url = loki.url.clone();
+    let empty = tokio::task::spawn_blocking(move || {
+        summarize(&[
+            "--loki-url",
+            &url,
+            "--selector",
+            r#"{namespace="none"}"#,
+            "--since",
+            "1m",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(empty.contains("0 lines no lines"), "{empty}");
+}
+
+#[test]
+fn summarize_says_why_when_loki_cannot_be_read() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_loganomaly"))
+        .args([
+            "summarize",
+            "--loki-url",
+            &url,
+            "--since",
+            "5m",
+            "--timeout",
+            "2s",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no partial report");
+    assert!(stderr.contains("no report written"), "{stderr}");
+}
