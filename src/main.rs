@@ -38,8 +38,9 @@ enum Command {
     Score(score::ScoreArgs),
     /// Learn a model from a log file.
     Train(train::TrainArgs),
-    /// Write a Markdown summary of a log file or of the last hour(s) of Loki: per workload its volume, new and grown line
-    /// templates and anomalous pods, and the incidents the alert policy would raise.
+    /// Write a Markdown summary of a log file or of the last hour(s) of Loki: per workload
+    /// its volume, new and grown line templates and anomalous pods, and the incidents the
+    /// alert policy would raise.
     Summarize(summarize::SummarizeArgs),
     /// List the incident history `serve` and `replay --alerts` wrote (SQLite or
     /// PostgreSQL): when, which pod, how long, how bad, its top line; a table or `--json`.
