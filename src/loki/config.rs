@@ -26,6 +26,10 @@ pub enum Mode {
     Tail,
 }
 
+/// The shortest time range a catch-up window is cut into (see
+/// [`LokiConfig::catch_up_requests`]): shorter ones cost more requests than they save.
+pub const CATCH_UP_PART: Duration = Duration::from_secs(30);
+
 /// Connection and reading settings of the live Loki source.
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -72,6 +76,12 @@ pub struct LokiConfig {
     /// was down for a week does not replay the week.
     #[serde(default = "default_max_catch_up", with = "humantime_serde")]
     pub max_catch_up: Duration,
+    /// `query_range` requests in flight per selector while catching up: a window longer
+    /// than [`CATCH_UP_PART`] × 2 (a backfill, a resume, a reconnect) is cut into up to
+    /// this many time ranges read at once, their lines delivered in order. Loki 2.8 on two
+    /// cores answered 429 from 8 at once; 1 reads one page after the other.
+    #[serde(default = "default_catch_up_requests")]
+    pub catch_up_requests: usize,
     /// How far the complete (query_range) window trails now: a line that reaches Loki
     /// later than this after its own timestamp is outside the exactly-once guarantee.
     #[serde(default = "default_settle", with = "humantime_serde")]
@@ -169,6 +179,9 @@ fn default_mode() -> Mode {
 fn default_max_catch_up() -> Duration {
     Duration::from_secs(3600)
 }
+fn default_catch_up_requests() -> usize {
+    4
+}
 fn default_settle() -> Duration {
     Duration::from_secs(2)
 }
@@ -230,6 +243,7 @@ impl LokiConfig {
             backfill: Duration::ZERO,
             state_file: None,
             max_catch_up: default_max_catch_up(),
+            catch_up_requests: default_catch_up_requests(),
             settle: default_settle(),
             poll_interval: default_poll_interval(),
             reconcile_interval: default_reconcile_interval(),
@@ -289,6 +303,12 @@ impl LokiConfig {
         }
         if self.token_file.is_some() && self.username.is_some() {
             return bad("token_file", "give either a token or a username".into());
+        }
+        if !(1..=16).contains(&self.catch_up_requests) {
+            return bad(
+                "catch_up_requests",
+                format!("{} is not in 1..=16", self.catch_up_requests),
+            );
         }
         if self.until_ns.is_some() && self.mode != Mode::Poll {
             return bad("mode", "reading up to a time needs `poll` mode".into());
@@ -381,6 +401,7 @@ impl std::fmt::Debug for LokiConfig {
             .field("backfill", &self.backfill)
             .field("state_file", &self.state_file)
             .field("max_catch_up", &self.max_catch_up)
+            .field("catch_up_requests", &self.catch_up_requests)
             .field("shard", &self.shard)
             .field("until_ns", &self.until_ns)
             .finish_non_exhaustive()

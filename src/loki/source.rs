@@ -12,7 +12,7 @@ use tokio::sync::mpsc::Sender;
 use tokio::task::JoinSet;
 
 use super::auth::Credentials;
-use super::config::{LokiConfig, Mode};
+use super::config::{LokiConfig, Mode, CATCH_UP_PART};
 use super::error::LokiError;
 use super::ledger::{Catalog, Claim, Item, Ledger};
 use super::query::{Client, RangeReader};
@@ -268,7 +268,7 @@ fn read_to_the_end(shared: &Shared, lane: &Lane) -> bool {
 /// long catch-up with an intermittent error neither waits longer and longer nor shows the
 /// source down while most requests succeed.
 async fn read_window(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     lane: &Lane,
     backoff: &mut Retries,
     ever_ok: &mut bool,
@@ -279,33 +279,146 @@ async fn read_window(
         .until_ns
         .map_or(settled, |until| until.min(settled));
     let start = lane.lock().ledger.watermark();
-    let limit = shared.cfg.page_limit;
-    let mut reader = RangeReader::new(&shared.client, &lane.selector, limit, start, end);
-    while let Some(page) = reader.next_page(&shared.stats).await? {
-        *ever_ok = true;
-        backoff.reset();
-        if shared.cfg.mode == Mode::Poll {
-            shared.stats.ok();
-        }
-        let items = {
-            let mut st = lane.lock();
-            let (mut items, foreign) = st.catalog.items(page);
-            let received = items.len() as u64 + foreign;
-            items.sort_by_key(|it| it.ts);
-            let (kept, dups) = st.ledger.claim_page(items, reader.cursor());
-            shared.stats.received(received);
-            shared.stats.other_shards(foreign);
-            shared.stats.duplicates(dups);
-            kept
-        };
-        if shared.cfg.mode == Mode::Tail {
-            shared.stats.recovered(items.len() as u64);
-        }
-        if let Flow::Stop = deliver_page(shared, lane, items, reader.cursor()).await {
-            return Ok(Flow::Stop);
+    let parts = split_window(
+        start,
+        end,
+        shared.cfg.catch_up_requests,
+        nanos(CATCH_UP_PART),
+    );
+    // every part is read at once; their pages are claimed and delivered in time order, so
+    // the ledger sees exactly what one reader paging the whole window would show it
+    let fetch = Arc::new(Fetch::default());
+    let mut parts: Vec<_> = parts
+        .into_iter()
+        .map(|(from, to)| fetch.part(Arc::clone(shared), lane.selector.clone(), from, to))
+        .collect();
+    for pages in &mut parts {
+        loop {
+            let (page, cursor) = match pages.recv().await {
+                Some(Fetched::Page(page, cursor)) => (page, cursor),
+                Some(Fetched::Done) => break,
+                Some(Fetched::Failed) | None => return Err(fetch.error()),
+            };
+            *ever_ok = true;
+            backoff.reset();
+            if shared.cfg.mode == Mode::Poll {
+                shared.stats.ok();
+            }
+            let items = claim_page(shared, lane, page, cursor);
+            if shared.cfg.mode == Mode::Tail {
+                shared.stats.recovered(items.len() as u64);
+            }
+            if let Flow::Stop = deliver_page(shared, lane, items, cursor).await {
+                return Ok(Flow::Stop);
+            }
         }
     }
     Ok(Flow::Continue)
+}
+
+/// What a part's reader hands over.
+enum Fetched {
+    /// A page and where the reader's cursor stood after it.
+    Page(Vec<super::wire::StreamValues>, i64),
+    /// The part is read to its end.
+    Done,
+    /// The part stopped short: its error, or another part's, is in [`Fetch::error`].
+    Failed,
+}
+
+/// Pages read ahead per part, waiting to be delivered.
+const PAGES_AHEAD: usize = 2;
+
+/// The parts of one window being read: the first error stops every part before its next
+/// request (a 429's `Retry-After` holds for all of them) and is the window's error.
+#[derive(Default)]
+struct Fetch {
+    stopped: std::sync::atomic::AtomicBool,
+    error: Mutex<Option<LokiError>>,
+}
+
+impl Fetch {
+    /// Reads `[from, to)` of `selector` page by page on a task of its own, a few pages
+    /// ahead of the consumer. Dropping the receiver stops it.
+    fn part(
+        self: &Arc<Self>,
+        shared: Arc<Shared>,
+        selector: String,
+        from: i64,
+        to: i64,
+    ) -> tokio::sync::mpsc::Receiver<Fetched> {
+        let (tx, rx) = tokio::sync::mpsc::channel(PAGES_AHEAD);
+        let fetch = Arc::clone(self);
+        tokio::spawn(async move {
+            let limit = shared.cfg.page_limit;
+            let mut reader = RangeReader::new(&shared.client, &selector, limit, from, to);
+            loop {
+                if fetch.stopped.load(Ordering::Relaxed) {
+                    let _ = tx.send(Fetched::Failed).await;
+                    return;
+                }
+                let next = match reader.next_page(&shared.stats).await {
+                    Ok(Some(page)) => Fetched::Page(page, reader.cursor()),
+                    Ok(None) => Fetched::Done,
+                    Err(e) => fetch.fail(e),
+                };
+                let last = !matches!(next, Fetched::Page(..));
+                if tx.send(next).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    /// Records the first error and stops every part.
+    fn fail(&self, e: LokiError) -> Fetched {
+        let mut first = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(e);
+        self.stopped.store(true, Ordering::Relaxed);
+        Fetched::Failed
+    }
+
+    /// The error that stopped the window.
+    fn error(&self) -> LokiError {
+        let mut first = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        first
+            .take()
+            .unwrap_or_else(|| LokiError::Internal("a catch-up reader stopped".into()))
+    }
+}
+
+/// `[start, end)` cut into at most `most` equal time ranges of at least `min_part`
+/// (one range when the window is shorter than two of them).
+fn split_window(start: i64, end: i64, most: usize, min_part: i64) -> Vec<(i64, i64)> {
+    let span = end.saturating_sub(start);
+    let n = (span / min_part.max(1)).clamp(1, most.max(1) as i64);
+    let step = span / n;
+    (0..n)
+        .map(|i| {
+            let from = start + step * i;
+            let to = if i + 1 == n { end } else { from + step };
+            (from, to)
+        })
+        .collect()
+}
+
+/// Claims a page's entries against the lane's ledger, sorted by time, and counts them.
+fn claim_page(
+    shared: &Shared,
+    lane: &Lane,
+    page: Vec<super::wire::StreamValues>,
+    cursor: i64,
+) -> Vec<Item> {
+    let mut st = lane.lock();
+    let (mut items, foreign) = st.catalog.items(page);
+    let received = items.len() as u64 + foreign;
+    items.sort_by_key(|it| it.ts);
+    let (kept, dups) = st.ledger.claim_page(items, cursor);
+    shared.stats.received(received);
+    shared.stats.other_shards(foreign);
+    shared.stats.duplicates(dups);
+    kept
 }
 
 /// The tail: reconnects forever; what it misses, the reader finds.
@@ -474,4 +587,31 @@ fn retry_or_fail(
 /// A duration in nanoseconds, saturated.
 pub(super) fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_window;
+
+    #[test]
+    fn long_windows_are_cut_into_adjacent_parts_and_short_ones_not() {
+        assert_eq!(split_window(0, 50, 4, 30), vec![(0, 50)]);
+        assert_eq!(split_window(0, 60, 4, 30), vec![(0, 30), (30, 60)]);
+        let parts = split_window(7, 1_000_007, 4, 30);
+        assert_eq!(parts.len(), 4);
+        assert_eq!((parts[0].0, parts[3].1), (7, 1_000_007));
+        for w in parts.windows(2) {
+            assert_eq!(w[0].1, w[1].0, "no gap, no overlap");
+        }
+        assert_eq!(
+            split_window(10, 5, 4, 30),
+            vec![(10, 5)],
+            "an empty window stays one"
+        );
+        assert_eq!(
+            split_window(0, 1000, 1, 30),
+            vec![(0, 1000)],
+            "one request at a time"
+        );
+    }
 }

@@ -32,7 +32,10 @@ async fn retries_429_with_retry_after_500_and_malformed_json_and_ignores_extra_f
         Fault::Status(500, None, "rpc error: code = Unavailable"),
         Fault::Malformed,
     ]);
-    let mut src = start(quick(&fake.url(), Mode::Poll), 1024);
+    // one request at a time: the gap between two requests is the retry's
+    let mut cfg = quick(&fake.url(), Mode::Poll);
+    cfg.catch_up_requests = 1;
+    let mut src = start(cfg, 1024);
     let got = src
         .collect(1000, 30 * SEC, Duration::from_millis(300))
         .await;
@@ -270,6 +273,8 @@ async fn finding_1_an_intermittent_error_during_catch_up_is_forgotten_after_one_
     cfg.page_limit = 100;
     cfg.backoff_min = Duration::from_millis(100);
     cfg.backoff_max = Duration::from_secs(10);
+    // one request at a time: each gap follows one answer (parallel parts: the next test)
+    cfg.catch_up_requests = 1;
     // one 429 with Retry-After among the errors: the first request
     fake.fail_next([Fault::Status(429, Some(1), "too many outstanding requests")]);
     let mut src = start(cfg, 30_000);
@@ -312,5 +317,52 @@ async fn finding_1_an_intermittent_error_during_catch_up_is_forgotten_after_one_
             );
         }
     }
+    src.stop().await.unwrap();
+}
+
+/// Catch-up with four `query_range` requests in flight: a 50-minute backlog, read in four
+/// parts at once, reaches the consumer exactly once and in time order per stream, through
+/// a 429 with `Retry-After`, a 500, a malformed body and an error every 40 requests (each
+/// stops every part; reading resumes at what was delivered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parallel_catch_up_delivers_each_line_once_and_in_order_through_faults() {
+    let fake = FakeLoki::start(SEC, 1_000_000).await;
+    let s = streams(5);
+    let base = now_ns() - 50 * 60_000_000_000;
+    fake.push(
+        (0..20_000)
+            .map(|i| {
+                (
+                    s[i % 5].clone(),
+                    base + i as i64 * 150_000_000,
+                    format!("line {i}"),
+                )
+            })
+            .collect(),
+    );
+    fake.fail_next([
+        Fault::Status(429, Some(1), "too many outstanding requests"),
+        Fault::Status(500, None, "rpc error: code = Unavailable"),
+        Fault::Malformed,
+    ]);
+    *fake.inner.fail_every.lock().unwrap() = Some((40, Fault::Status(503, None, "ring unhealthy")));
+    let mut cfg = quick(&fake.url(), Mode::Poll);
+    cfg.page_limit = 500;
+    cfg.catch_up_requests = 4;
+    let mut src = start(cfg, 4096);
+    let got = src
+        .collect(20_000, 120 * SEC, Duration::from_millis(300))
+        .await;
+    assert_exactly_once(&got, &fake.all());
+    let mut last: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for l in &got {
+        let before = last.insert(l.stream.pod.clone(), l.ts_ns);
+        assert!(
+            before.is_none_or(|b| b < l.ts_ns),
+            "{}: out of order",
+            l.stream.pod
+        );
+    }
+    assert!(src.stats.errors.load(Relaxed) >= 4);
     src.stop().await.unwrap();
 }

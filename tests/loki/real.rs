@@ -988,3 +988,64 @@ fn summarize_says_why_when_loki_cannot_be_read() {
     assert!(out.stdout.is_empty(), "no partial report");
     assert!(stderr.contains("no report written"), "{stderr}");
 }
+
+/// Catch-up from the real Loki, quoted in the README: a 30-minute backlog of 589 700 lines
+/// over 560 streams (the backlog of issue 17), read to its end with 1, 2, 4 and 8
+/// `query_range` requests in flight. Measured by hand:
+/// `cargo test --release --test tests loki::real::measure_catch_up -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, run by hand"]
+async fn measure_catch_up() {
+    let Some(loki) = RealLoki::start() else {
+        return;
+    };
+    let client = loganomaly::http::client(Duration::from_secs(60)).unwrap();
+    let streams = shop_streams(560);
+    let (per_stream, span) = (1053, 30 * MIN_NS);
+    let start = now_ns() - span - MIN_NS;
+    let mut entries: Vec<Key> = Vec::new();
+    for i in 0..per_stream {
+        for (k, s) in streams.iter().enumerate() {
+            let ts = start
+                + (i * streams.len() + k) as i64 * (span / (per_stream * streams.len()) as i64);
+            entries.push((s.clone(), ts, format!("GET /api/cart/{i} 200 {k}ms")));
+        }
+    }
+    let pushed = Instant::now();
+    for chunk in entries.chunks(10_000) {
+        assert_eq!(push(&client, &loki.url, chunk).await, 204);
+    }
+    println!(
+        "pushed {} lines in {:.1} s",
+        entries.len(),
+        pushed.elapsed().as_secs_f64()
+    );
+    for requests in [1, 2, 4, 8] {
+        let mut cfg = loganomaly::loki::LokiConfig::new(&loki.url);
+        cfg.selectors = vec![SELECTOR.to_string()];
+        cfg.catch_up_requests = requests;
+        cfg.backfill = Duration::from_secs(40 * 60);
+        cfg.until_ns = Some(now_ns() - 2_000_000_000);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16 * 1024);
+        let stats = Arc::new(loganomaly::loki::LokiStats::default());
+        let took = Instant::now();
+        let reader = tokio::spawn(loganomaly::loki::run(
+            cfg,
+            tx,
+            Arc::clone(&stats),
+            std::future::pending(),
+        ));
+        let mut n = 0usize;
+        while rx.recv().await.is_some() {
+            n += 1;
+        }
+        let secs = took.elapsed().as_secs_f64();
+        reader.await.unwrap().unwrap();
+        assert_eq!(n, entries.len(), "every line once");
+        println!(
+            "catch_up_requests {requests}: {n} lines in {secs:.1} s = {:.0} lines/s ({} errors)",
+            n as f64 / secs,
+            stats.errors.load(Ordering::Relaxed)
+        );
+    }
+}
