@@ -363,6 +363,7 @@ async fn a_parallel_catch_up_delivers_each_line_once_and_in_order_through_faults
             l.stream.pod
         );
     }
-    assert!(src.stats.errors.load(Relaxed) >= 4);
+    // faults of one attempt's parts count once: the scripted ones, then the periodic
+    assert!(src.stats.errors.load(Relaxed) >= 2);
     src.stop().await.unwrap();
 }

@@ -146,13 +146,24 @@ async fn push(client: &reqwest::Client, url: &str, entries: &[Key]) -> u16 {
 /// Pushes are idempotent per entry, so what Loki holds is a set; a page that ends at a
 /// timestamp is followed by one starting at it (inclusive), and the set drops the repeats.
 async fn held(client: &reqwest::Client, url: &str, start: i64, end: i64) -> BTreeSet<Key> {
+    held_by(client, url, SELECTOR, start, end).await
+}
+
+/// [`held`] for any selector.
+async fn held_by(
+    client: &reqwest::Client,
+    url: &str,
+    selector: &str,
+    start: i64,
+    end: i64,
+) -> BTreeSet<Key> {
     let mut all = BTreeSet::new();
     let mut from = start;
     loop {
         let u = reqwest::Url::parse_with_params(
             &format!("{url}/loki/api/v1/query_range"),
             &[
-                ("query", SELECTOR.to_string()),
+                ("query", selector.to_string()),
                 ("start", from.to_string()),
                 ("end", end.to_string()),
                 ("limit", "5000".to_string()),
@@ -927,9 +938,23 @@ async fn summarize_of_the_last_hours_of_a_real_loki_is_the_report_of_the_same_li
         return;
     };
     let client = loganomaly::http::client(Duration::from_secs(30)).unwrap();
-    let entries = recent_sample();
-    for chunk in entries.chunks(5000) {
+    let pushed = recent_sample();
+    for chunk in pushed.chunks(5000) {
         assert_eq!(push(&client, &loki.url, chunk).await, 204);
+    }
+    // what Loki holds (read with a pager of the test's own) is what a report can show
+    let all = r#"{namespace=~".+"}"#;
+    let first = pushed.iter().map(|e| e.1).min().unwrap();
+    let entries: Vec<Key> = held_by(&client, &loki.url, all, first, now_ns())
+        .await
+        .into_iter()
+        .collect();
+    if entries.len() != pushed.len() {
+        eprintln!(
+            "Loki holds {} of the {} lines pushed (each push answered 204)",
+            entries.len(),
+            pushed.len()
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("same-lines.json");
@@ -938,7 +963,6 @@ async fn summarize_of_the_last_hours_of_a_real_loki_is_the_report_of_the_same_li
     let url = loki.url.clone();
     let file = file.display().to_string();
     let (from_loki, from_file) = tokio::task::spawn_blocking(move || {
-        let all = r#"{namespace=~".+"}"#;
         let args = ["--loki-url", &url, "--selector", all, "--since", "3h"];
         (summarize(&args), summarize(&[&file]))
     })
