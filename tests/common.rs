@@ -1,8 +1,9 @@
-//! Helpers every area of the integration tests uses: a free loopback port, and a child
-//! process killed when the test ends.
+//! Helpers every area of the integration tests uses: a free loopback port, a child
+//! process killed when the test ends, and the `serve` command.
 
 use std::net::TcpListener;
-use std::process::Child;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 /// A loopback port free at the time of asking.
 pub fn free_port() -> u16 {
@@ -20,4 +21,15 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `loganomaly serve --config CONFIG` with no input and its output discarded, not started.
+pub fn serve_command(config: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loganomaly"));
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
 }

@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::common::{free_port, Guard};
+use crate::common::{free_port, serve_command, Guard};
 use loganomaly::push::wire::{
     encode_protobuf, EntryAdapter, PushRequest, StreamAdapter, Timestamp,
 };
@@ -102,13 +102,8 @@ fn start_serve(dir: &Path, port: u16, extra: &str) -> Guard {
         "[server]\nlisten = \"127.0.0.1:{port}\"\ndrain_timeout = \"5s\"\n\n[push]\n{extra}\n"
     );
     std::fs::write(&config, text).expect("write config");
-    let child = Command::new(env!("CARGO_BIN_EXE_loganomaly"))
+    let child = serve_command(&config)
         .env_clear()
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("start loganomaly serve");
     let guard = Guard(child);

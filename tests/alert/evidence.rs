@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::alertmanager::{eventually, start_alertmanager};
 use super::support::FakeServer;
-use crate::common::{free_port, Guard};
+use crate::common::{free_port, serve_command, Guard};
 use crate::incidents::serve::{push_all, sample_pushes};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -23,15 +23,7 @@ fn start_serve(dir: &Path, port: u16, slack_url: &str) -> Guard {
         "[server]\nlisten = \"127.0.0.1:{port}\"\n[push]\n[alerting.slack]\nwebhook_url = {slack_url:?}\n"
     );
     std::fs::write(&config, text).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_loganomaly"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Guard(child)
+    Guard(serve_command(&config).spawn().unwrap())
 }
 
 /// A Prometheus whose one rule fires `KubePodCrashLooping` for `namespace`/`pod` at once

@@ -2,14 +2,14 @@
 //! order raises the incidents `replay --alerts` raises, readable on `/api/v1/incidents`
 //! while it runs and in the SQLite file after SIGTERM.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use loganomaly::incident::{Incident, IncidentConfig};
 use serde_json::{json, Value};
 
 use super::{all_rows, reference_rows, MINUTE_NS};
-use crate::common::{free_port, Guard};
+use crate::common::{free_port, serve_command, Guard};
 
 /// The sample's lines as Loki pushes of `batch` lines each, in log-time order (a stream
 /// appears again in a push each time its lines resume).
@@ -79,15 +79,7 @@ async fn serve_writes_the_incidents_of_pushed_lines() {
         db.display().to_string()
     );
     std::fs::write(&config, text).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_loganomaly"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let serve = Guard(child);
+    let serve = Guard(serve_command(&config).spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
     let client = loganomaly::http::client(Duration::from_secs(30)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

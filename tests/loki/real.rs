@@ -118,18 +118,7 @@ impl Drop for RealLoki {
 
 /// Pushes `entries` in one request; returns the HTTP status (0: Loki unreachable).
 async fn push(client: &reqwest::Client, url: &str, entries: &[Key]) -> u16 {
-    let mut by_stream: BTreeMap<&Labels, Vec<[String; 2]>> = BTreeMap::new();
-    for (l, ts, line) in entries {
-        by_stream
-            .entry(l)
-            .or_default()
-            .push([ts.to_string(), line.clone()]);
-    }
-    let streams: Vec<Value> = by_stream
-        .into_iter()
-        .map(|(l, values)| json!({"stream": l, "values": values}))
-        .collect();
-    let body = json!({ "streams": streams });
+    let body = json!({ "streams": streams_of(entries) });
     match client
         .post(format!("{url}/loki/api/v1/push"))
         .header("content-type", "application/json")
@@ -899,8 +888,8 @@ fn recent_sample() -> Vec<Key> {
     entries
 }
 
-/// The same entries as a Loki `query_range` response file.
-fn as_file(entries: &[Key], path: &Path) {
+/// Entries as Loki's `{"stream", "values"}` objects, one per label set.
+fn streams_of(entries: &[Key]) -> Vec<Value> {
     let mut by_stream: BTreeMap<&Labels, Vec<[String; 2]>> = BTreeMap::new();
     for (l, ts, line) in entries {
         by_stream
@@ -908,10 +897,15 @@ fn as_file(entries: &[Key], path: &Path) {
             .or_default()
             .push([ts.to_string(), line.clone()]);
     }
-    let result: Vec<Value> = by_stream
+    by_stream
         .into_iter()
         .map(|(l, values)| json!({"stream": l, "values": values}))
-        .collect();
+        .collect()
+}
+
+/// The same entries as a Loki `query_range` response file.
+fn as_file(entries: &[Key], path: &Path) {
+    let result = streams_of(entries);
     let doc = json!({"status": "success", "data": {"resultType": "streams", "result": result}});
     std::fs::write(path, doc.to_string()).unwrap();
 }
