@@ -48,6 +48,8 @@ pub struct Summary {
     pub workloads: Vec<Workload>,
     /// Incidents the policy raised, in order.
     pub incidents: Vec<Incident>,
+    /// What the period shows in a few sentences, from the `[explain]` LLM, when asked.
+    pub narrative: Option<String>,
 }
 
 /// One workload (a Deployment, StatefulSet… named from its pods) in the period.
@@ -127,6 +129,7 @@ pub fn summarize(
             .map(|(a, b)| (a.log.ts_ns, b.log.ts_ns)),
         workloads: counts.finish(),
         incidents: incidents.finish(),
+        narrative: None,
     })
 }
 
@@ -342,6 +345,9 @@ fn code(s: &str) -> String {
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "# Log summary of {}\n", self.input)?;
+        if let Some(text) = &self.narrative {
+            writeln!(f, "> {} *(LLM)*\n", text.replace('\n', " "))?;
+        }
         let span = self.span.map_or(String::from("no lines"), |(a, b)| {
             format!("from {} to {}", rfc3339(a), rfc3339(b))
         });

@@ -70,7 +70,7 @@ impl Alerter {
         cfg.validate()?;
         let setups = notifier::configured(cfg)?;
         let explainer = match &cfg.explain {
-            Some(ex) => Some(Explainer::new(ex, ex.api_key()?, http_client(ex.timeout)?)),
+            Some(ex) => Some(Explainer::from_config(ex)?),
             None => None,
         };
         let recorder = cfg.incidents.as_ref().map(Recorder::start).transpose()?;

@@ -53,6 +53,7 @@ pub use error::{AlertError, DeliveryError};
 pub use evidence::{
     AlertmanagerWebhook, Evidence, FollowUps, PayloadError, Subject, WebhookAlert, WORKLOAD_LABELS,
 };
+pub use explain::Explainer;
 pub use history::{SeenBefore, MIN_SIMILARITY, NAMED, REMEMBERED};
 pub use message::{cut, LineView, Message, PodView};
 pub use minutes::{observations, MinuteClock, Minutes, WindowLines, MAX_GAP_MINUTES};

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use loganomaly::alert::{AlertConfig, Explainer};
 use loganomaly::loki::{self, LokiStats, Mode};
 use loganomaly::pipeline::Source;
 use loganomaly::replay::RunOptions;
@@ -47,6 +48,11 @@ pub struct SummarizeArgs {
     timeout: Duration,
     #[command(flatten)]
     access: LokiAccess,
+    /// Alert config (TOML, see examples/alerts.toml) whose `[explain]` section writes a
+    /// short narrative on top of the report (the LLM reads the redacted report); without
+    /// an answer in its `timeout`, the report goes without it.
+    #[arg(long, value_name = "PATH")]
+    alerts: Option<PathBuf>,
     #[command(flatten)]
     input: InputArgs,
     #[command(flatten)]
@@ -62,7 +68,7 @@ pub struct SummarizeArgs {
 pub fn run(a: SummarizeArgs) -> Result<ExitCode> {
     let model = Arc::new(a.model.load()?.0);
     let opts = a.model.run_options(&a.input)?;
-    let summary = match &a.loki_url {
+    let mut summary = match &a.loki_url {
         Some(url) => from_loki(&a, url, &model, &opts)?,
         None => {
             let file = input_file(a.file.clone());
@@ -70,6 +76,9 @@ pub fn run(a: SummarizeArgs) -> Result<ExitCode> {
             summarize(&name, opts.file(&file), &model, &opts)?
         }
     };
+    if let Some(path) = &a.alerts {
+        summary.narrative = narrative(path, &summary)?;
+    }
     let text = summary.to_string();
     match &a.output {
         Some(path) => {
@@ -128,4 +137,23 @@ fn from_loki(
             humantime::format_duration(timeout)
         ),
     }
+}
+
+/// The `[explain]` LLM's narrative of `summary`, when `path`'s alert config has that
+/// section (`None` when it has not, or the LLM fails or is late).
+fn narrative(path: &std::path::Path, summary: &Summary) -> Result<Option<String>> {
+    let cfg = AlertConfig::load(path)?;
+    let Some(ex) = &cfg.explain else {
+        eprintln!(
+            "{}: no [explain] section; the report has no narrative",
+            path.display()
+        );
+        return Ok(None);
+    };
+    let explainer = Explainer::from_config(ex)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(rt.block_on(explainer.narrate(&summary.to_string())))
 }

@@ -81,3 +81,59 @@ async fn a_500_or_garbage_leaves_the_alert_without_explanation() {
         assert!(!slack.to_string().contains("Likely cause"), "{slack}");
     }
 }
+
+/// `summarize --alerts CFG` of the bundled sample with the LLM answering `reply`: the
+/// report (stdout) and what the LLM was asked.
+async fn summarize_with(reply: Reply) -> (String, Vec<serde_json::Value>) {
+    let llm = FakeServer::start(vec![reply]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("alerts.toml");
+    let text = format!(
+        "[explain]\nurl = \"{}/v1/chat/completions\"\nmodel = \"llama3\"\ntimeout = \"2s\"\n",
+        llm.base
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_loganomaly"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["summarize", "--alerts"])
+            .arg(&cfg)
+            .arg("dataset/sample-loki-logs.json")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let asked = llm.received().into_iter().map(|r| r.body).collect();
+    (String::from_utf8(out.stdout).unwrap(), asked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_with_explain_set_opens_with_the_llms_narrative_of_the_report() {
+    let story = "Payments lost its database at 23:12; fraud-check and the API failed with it. Start with postgres-0.";
+    let (report, asked) = summarize_with(Reply::status(200, &completion(story))).await;
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(lines[0].starts_with("# Log summary of "));
+    assert_eq!(lines[2], format!("> {story} *(LLM)*"));
+    assert_eq!(asked.len(), 1);
+    let prompt = asked[0]["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        prompt.contains("## Incidents") && prompt.contains("postgres-0"),
+        "the report is what it reads"
+    );
+    assert!(!prompt.contains("(LLM)"), "not its own narrative");
+
+    // an LLM that fails: the same report, without a narrative
+    let (plain, _) = summarize_with(Reply::status(500, "overloaded")).await;
+    assert!(!plain.contains("(LLM)"));
+    assert_eq!(
+        plain.lines().nth(2),
+        report.lines().nth(4),
+        "the report follows the title"
+    );
+}
