@@ -83,6 +83,7 @@ impl AlertmanagerState {
         let extra = [
             ("dashboard_url", pod.dashboard_url.clone()),
             ("logs_url", pod.logs_url.clone()),
+            ("summary_url", pod.summary_url.clone()),
             ("explanation", msg.explanation.clone()),
             ("dependency", pod.dependency.clone()),
             ("seen_before", seen_before_text(pod)),

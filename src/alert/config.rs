@@ -163,6 +163,9 @@ pub struct MessageConfig {
     /// Loki logs URL template (e.g. Grafana Explore); as above plus `{query}`, the
     /// URL-encoded LogQL stream selector `{namespace="…", pod="…"}`.
     pub logs_url: Option<String>,
+    /// Log summary URL template, as above: the `summarize` report of the pod's namespace,
+    /// e.g. `serve`'s own `https://loganomaly.example.com/api/v1/summary?namespace={namespace}&since=1h`.
+    pub summary_url: Option<String>,
 }
 
 fn default_top_lines() -> usize {
@@ -179,6 +182,7 @@ impl Default for MessageConfig {
             max_line_chars: default_max_line_chars(),
             dashboard_url: None,
             logs_url: None,
+            summary_url: None,
         }
     }
 }
@@ -474,6 +478,7 @@ impl MessageConfig {
         for (key, url) in [
             ("message.dashboard_url", &self.dashboard_url),
             ("message.logs_url", &self.logs_url),
+            ("message.summary_url", &self.summary_url),
         ] {
             if let Some(u) = url {
                 check_url(key, u)?;

@@ -130,10 +130,13 @@ fn description(msg: &Message, worst: &PodView, max_lines: usize) -> String {
             lines.join("\n")
         ));
     }
-    let links: Vec<String> = [(&worst.logs_url, "Logs in Loki")]
-        .iter()
-        .filter_map(|(url, name)| url.as_ref().map(|u| format!("[{name}]({u})")))
-        .collect();
+    let links: Vec<String> = [
+        (&worst.logs_url, "Logs in Loki"),
+        (&worst.summary_url, "Log summary"),
+    ]
+    .iter()
+    .filter_map(|(url, name)| url.as_ref().map(|u| format!("[{name}]({u})")))
+    .collect();
     if !links.is_empty() {
         text.push_str(&format!("\n{}", links.join(" · ")));
     }

@@ -64,6 +64,8 @@ pub struct PodView {
     pub dashboard_url: Option<String>,
     /// Loki logs of the window, when configured.
     pub logs_url: Option<String>,
+    /// The log summary of the pod's namespace, when configured.
+    pub summary_url: Option<String>,
     /// The past incidents most like this episode ("seen this before"), most alike first.
     pub seen_before: Vec<SeenBefore>,
 }
@@ -217,6 +219,7 @@ fn pod_view(a: &PodAlert, cfg: &MessageConfig, redactor: &Redactor) -> PodView {
             .collect(),
         dashboard_url: link(&cfg.dashboard_url),
         logs_url: link(&cfg.logs_url),
+        summary_url: link(&cfg.summary_url),
         seen_before: Vec::new(),
     }
 }
@@ -276,6 +279,7 @@ fn evidence_view(
             .collect(),
         dashboard_url: link(&cfg.dashboard_url),
         logs_url: link(&cfg.logs_url),
+        summary_url: link(&cfg.summary_url),
         seen_before: Vec::new(),
     }
 }

@@ -188,6 +188,7 @@ fn push_links(pod: &PodView, blocks: &mut Vec<Value>) {
     let links: Vec<String> = [
         (&pod.dashboard_url, "Pod dashboard"),
         (&pod.logs_url, "Logs in Loki"),
+        (&pod.summary_url, "Log summary"),
     ]
     .iter()
     .filter_map(|(url, name)| url.as_ref().map(|u| format!("<{u}|{name}>")))

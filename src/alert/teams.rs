@@ -83,6 +83,7 @@ fn card(msg: &Message, max_lines: usize, max_pods: usize) -> Value {
         for (url, title) in [
             (&worst.dashboard_url, "Pod dashboard"),
             (&worst.logs_url, "Logs in Loki"),
+            (&worst.summary_url, "Log summary"),
         ] {
             if let Some(url) = url {
                 actions.push(json!({ "type": "Action.OpenUrl", "title": title, "url": url }));

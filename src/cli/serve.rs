@@ -32,6 +32,9 @@ pub fn run(a: ConfigArgs) -> Result<ExitCode> {
     let loki = config.loki.clone();
     let push = config.push_settings();
     let shared = Arc::new(Shared::default());
+    if let Some(l) = &loki {
+        let _ = shared.loki.set(l.clone());
+    }
     match serve_model(&config)? {
         Some((model, name)) => shared.set_model(Arc::new(model), &name),
         None => eprintln!(

@@ -1,5 +1,6 @@
 //! The HTTP endpoints: `/metrics`, `/healthz`, `/readyz`, `/api/v1/pods`,
-//! `/api/v1/sessions`, `/api/v1/incidents` and (`POST`) `/api/v1/alertmanager`.
+//! `/api/v1/sessions`, `/api/v1/incidents`, `/api/v1/summary` and (`POST`)
+//! `/api/v1/alertmanager`.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/sessions", get(sessions))
         .route("/api/v1/incidents", get(incidents))
         .route("/api/v1/alertmanager", post(super::evidence::alertmanager))
+        .route("/api/v1/summary", get(super::summary::summary))
         .with_state(shared)
 }
 

@@ -7,7 +7,7 @@
 //!   eviction, the pods view and the alert feed (its own thread).
 //! - [`learn`]: the model's lifecycle: a reservoir of recent lines and periodic retraining.
 //! - [`http`]: axum routes; [`evidence`]: `POST /api/v1/alertmanager`, log evidence for
-//!   Prometheus alerts.
+//!   Prometheus alerts; [`summary`]: `GET /api/v1/summary`, a period of Loki as Markdown.
 //! - [`listen`]: `replay --listen`: a file as the source, optionally paced in log time, for
 //!   trying dashboards without a Loki.
 
@@ -17,6 +17,7 @@ pub mod learn;
 pub mod listen;
 pub mod service;
 pub mod stage;
+pub mod summary;
 
 pub use stage::{PodView, Shared, StageConfig};
 

@@ -50,6 +50,8 @@ pub struct Shared {
     /// Where `POST /api/v1/alertmanager` sends the log evidence of Prometheus alerts to be
     /// followed up by the notifiers, when `[alerting]` names one.
     pub follow_ups: std::sync::OnceLock<tokio::sync::mpsc::Sender<Vec<crate::alert::Evidence>>>,
+    /// The Loki `GET /api/v1/summary` reads, when `[loki]` is set.
+    pub loki: std::sync::OnceLock<crate::loki::LokiConfig>,
 }
 
 /// Anomalous sessions kept for `/api/v1/sessions`.

@@ -49,6 +49,7 @@ fn a_pod_message_has_header_score_category_lines_check_first_and_links() {
         "token=[REDACTED]",
         "|Pod dashboard>",
         "|Logs in Loki>",
+        "/api/v1/summary?namespace=payments&since=1h|Log summary>",
         "%7Bnamespace%3D%22payments%22",
     ] {
         assert!(s.contains(needle), "missing {needle:?} in {s}");
@@ -84,6 +85,7 @@ fn follow_up() -> Message {
     let cfg = MessageConfig {
         dashboard_url: None,
         logs_url: None,
+        summary_url: None,
         max_line_chars: 2000,
         top_lines: 5,
     };

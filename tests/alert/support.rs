@@ -239,6 +239,9 @@ pub fn message(notice: &Notice) -> Message {
     let cfg = MessageConfig {
         dashboard_url: Some("https://grafana.example/d/pod?ns={namespace}&pod={pod}".into()),
         logs_url: Some("https://grafana.example/explore?q={query}&from={from_ms}".into()),
+        summary_url: Some(
+            "https://loganomaly.example/api/v1/summary?namespace={namespace}&since=1h".into(),
+        ),
         max_line_chars: 2000,
         top_lines: 20,
     };

@@ -82,6 +82,7 @@ async fn serve_scores_what_loki_holds_and_stops_cleanly() {
     let addr = listener.local_addr().unwrap();
     let (term, termed) = tokio::sync::oneshot::channel::<()>();
     let cfg = quick(&fake.url(), Mode::Poll);
+    let _ = shared.loki.set(cfg.clone());
     let running = tokio::spawn(service::run(
         listener,
         Arc::clone(&shared),
@@ -121,6 +122,44 @@ async fn serve_scores_what_loki_holds_and_stops_cleanly() {
         .as_str()
         .unwrap()
         .starts_with("panic"));
+
+    // the summary alerts link to: the period of one namespace, as `summarize` writes it
+    let (status, md) = get(addr, "/api/v1/summary?namespace=shop&since=10m").await;
+    assert_eq!(status, 200, "{md}");
+    assert!(
+        md.starts_with("# Log summary of {namespace=\"shop\"}"),
+        "{md}"
+    );
+    assert!(
+        md.contains("3030 lines from"),
+        "every line of the period once: {md}"
+    );
+    assert!(
+        md.contains("worker"),
+        "the crashing workload is named: {md}"
+    );
+    let (status, md) = get(addr, "/api/v1/summary?namespace=payments").await;
+    assert_eq!((status, md.contains("0 lines")), (200, true), "{md}");
+    for bad in [
+        "namespace=Shop",
+        "namespace=a%22%7D",
+        "since=2d",
+        "since=soon",
+    ] {
+        let (status, md) = get(addr, &format!("/api/v1/summary?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {md}");
+    }
+    // a service without [loki] says how to get one
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain_addr = plain.local_addr().unwrap();
+    tokio::spawn(loganomaly::serve::serve_http(
+        plain,
+        Arc::new(Shared::default()),
+        std::future::pending(),
+    ));
+    let (status, md) = get(plain_addr, "/api/v1/summary").await;
+    assert_eq!(status, 404);
+    assert!(md.contains("[loki]"), "{md}");
 
     let _ = term.send(());
     tokio::time::timeout(Duration::from_secs(30), running)
