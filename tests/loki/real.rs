@@ -135,24 +135,13 @@ async fn push(client: &reqwest::Client, url: &str, entries: &[Key]) -> u16 {
 /// Pushes are idempotent per entry, so what Loki holds is a set; a page that ends at a
 /// timestamp is followed by one starting at it (inclusive), and the set drops the repeats.
 async fn held(client: &reqwest::Client, url: &str, start: i64, end: i64) -> BTreeSet<Key> {
-    held_by(client, url, SELECTOR, start, end).await
-}
-
-/// [`held`] for any selector.
-async fn held_by(
-    client: &reqwest::Client,
-    url: &str,
-    selector: &str,
-    start: i64,
-    end: i64,
-) -> BTreeSet<Key> {
     let mut all = BTreeSet::new();
     let mut from = start;
     loop {
         let u = reqwest::Url::parse_with_params(
             &format!("{url}/loki/api/v1/query_range"),
             &[
-                ("query", selector.to_string()),
+                ("query", SELECTOR.to_string()),
                 ("start", from.to_string()),
                 ("end", end.to_string()),
                 ("limit", "5000".to_string()),
@@ -888,26 +877,6 @@ fn recent_sample() -> Vec<Key> {
     entries
 }
 
-/// What Loki holds for `selector` from `start` on: two reads in a row that agree (five
-/// tries at most).
-async fn stable_hold(
-    client: &reqwest::Client,
-    url: &str,
-    selector: &str,
-    start: i64,
-) -> BTreeSet<Key> {
-    let mut last = held_by(client, url, selector, start, now_ns()).await;
-    for _ in 0..5 {
-        let again = held_by(client, url, selector, start, now_ns()).await;
-        if again == last {
-            return again;
-        }
-        eprintln!("Loki answered {} then {} entries", last.len(), again.len());
-        last = again;
-    }
-    panic!("Loki's answers for {selector} never settled");
-}
-
 /// Entries as Loki's `{"stream", "values"}` objects, one per label set.
 fn streams_of(entries: &[Key]) -> Vec<Value> {
     let mut by_stream: BTreeMap<&Labels, Vec<[String; 2]>> = BTreeMap::new();
@@ -956,22 +925,12 @@ async fn summarize_of_the_last_hours_of_a_real_loki_is_the_report_of_the_same_li
     for chunk in pushed.chunks(5000) {
         assert_eq!(push(&client, &loki.url, chunk).await, 204);
     }
-    // what Loki holds (read with a pager of the test's own) is what a report can show.
-    // Loki 2.8 loaded by the whole suite on two cores has answered some pages a few
-    // entries short, so what it holds is two reads in a row that agree
+    // every push was acknowledged: the report is that of the pushed lines. Loki 2.8 here
+    // (boltdb-shipper, chunk_retain_period 0) has hidden a few acknowledged entries from
+    // reads under load (flushed chunks not yet in the index), from loganomaly's pager and
+    // from a test's own alike; a differing report is read again below
+    let entries = pushed;
     let all = r#"{namespace=~".+"}"#;
-    let first = pushed.iter().map(|e| e.1).min().unwrap();
-    let entries: Vec<Key> = stable_hold(&client, &loki.url, all, first)
-        .await
-        .into_iter()
-        .collect();
-    if entries.len() != pushed.len() {
-        eprintln!(
-            "Loki holds {} of the {} lines pushed (each push answered 204)",
-            entries.len(),
-            pushed.len()
-        );
-    }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("same-lines.json");
     as_file(&entries, &file);
@@ -980,10 +939,10 @@ async fn summarize_of_the_last_hours_of_a_real_loki_is_the_report_of_the_same_li
         .await
         .unwrap();
 
-    // a short answer of a loaded Loki is read again (three tries at most): a pager that
+    // a short answer of a loaded Loki is read again (five tries at most): a pager that
     // loses or repeats lines fails every time
     let mut from_loki = String::new();
-    for attempt in 1..=3 {
+    for attempt in 1..=5 {
         let url = loki.url.clone();
         from_loki = tokio::task::spawn_blocking(move || {
             summarize(&["--loki-url", &url, "--selector", all, "--since", "3h"])
@@ -994,6 +953,7 @@ async fn summarize_of_the_last_hours_of_a_real_loki_is_the_report_of_the_same_li
             break;
         }
         eprintln!("try {attempt}: the report of the period differs from the file's");
+        tokio::time::sleep(Duration::from_secs(5)).await;
     }
     assert!(
         from_loki.contains(&format!("{} lines from", entries.len())),
