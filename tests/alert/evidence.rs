@@ -5,14 +5,14 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::alertmanager::{eventually, start_alertmanager};
 use super::support::FakeServer;
 use crate::common::{free_port, serve_command, Guard};
-use crate::incidents::serve::{push_all, sample_pushes};
+use crate::incidents::serve::{push_all, sample_pushes, wait_listening};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 
@@ -114,11 +114,7 @@ async fn a_prometheus_alert_for_a_pod_gets_its_log_evidence_in_slack() {
     let _serve = start_serve(dir.path(), port, &slack.slack_url());
     let base = format!("http://127.0.0.1:{port}");
     let client = loganomaly::http::client(Duration::from_secs(30)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "serve not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_listening(&client, &base).await;
     let (pushes, _) = sample_pushes(2000);
     push_all(&client, &base, &pushes).await;
     let total: usize = pushes

@@ -47,6 +47,15 @@ pub(crate) fn sample_pushes(batch: usize) -> (Vec<Value>, i64) {
     (pushes, last)
 }
 
+/// Waits (at most 30 s) until `serve` at `base` answers HTTP.
+pub(crate) async fn wait_listening(client: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/readyz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "serve not ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Pushes every body to `base`'s receiver in order, retrying a 429 (the receiver's queue
 /// full) as a shipper does.
 pub(crate) async fn push_all(client: &reqwest::Client, base: &str, pushes: &[Value]) {
@@ -82,11 +91,7 @@ async fn serve_writes_the_incidents_of_pushed_lines() {
     let serve = Guard(serve_command(&config).spawn().unwrap());
     let base = format!("http://127.0.0.1:{port}");
     let client = loganomaly::http::client(Duration::from_secs(30)).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(format!("{base}/readyz")).send().await.is_err() {
-        assert!(Instant::now() < deadline, "serve not ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_listening(&client, &base).await;
 
     let (pushes, last_ns) = sample_pushes(2000);
     push_all(&client, &base, &pushes).await;
